@@ -21,8 +21,6 @@
 
 #define KS_WAIT_TIMEOUT_S 60
 
-static pthread_once_t ks_ctl_once = PTHREAD_ONCE_INIT;
-
 static bool ks_num(const char *s, uint64_t *v)
 {
     char *end;
@@ -242,7 +240,7 @@ static void *ks_ctl_thread(void *opaque)
     }
 }
 
-static void ks_ctl_init(void)
+void ks_ctl_start(void)
 {
     const char *path = getenv("KVMSIM_CTL");
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -272,9 +270,4 @@ static void ks_ctl_init(void)
     pthread_create(&t, NULL, ks_ctl_thread, GINT_TO_POINTER(fd));
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_detach(t);
-}
-
-void ks_ctl_start(void)
-{
-    pthread_once(&ks_ctl_once, ks_ctl_init);
 }

@@ -29,6 +29,7 @@ static GHashTable *ks_fds;          /* fd -> KsFd * */
 static GPtrArray *ks_violations;    /* JSON strings */
 static GHashTable *ks_unknown;      /* requests already logged */
 static int ks_log_fd = -1;
+static pthread_once_t ks_once = PTHREAD_ONCE_INIT;
 
 static int (*real_open)(const char *, int, ...);
 static int (*real_openat)(int, const char *, int, ...);
@@ -56,11 +57,18 @@ static void ks_init(void)
     if (s && *s && strcmp(s, "0")) {
         ks_immediate_exit = false;
     }
-    s = getenv("KVMSIM_LOG");
+}
+
+/* environment read when /dev/kvm or /dev/sev is first opened */
+static void ks_late_init(void)
+{
+    const char *s = getenv("KVMSIM_LOG");
+
     if (s && *s) {
         ks_log_fd = real_open(s, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
                               0644);
     }
+    ks_ctl_start();
 }
 
 /* ------------------------------------------------------------ logging */
@@ -319,7 +327,7 @@ static int ks_open_dev(const char *path, int flags)
     } else {
         return -2;
     }
-    ks_ctl_start();
+    pthread_once(&ks_once, ks_late_init);
     pthread_mutex_lock(&ks_lock);
     fd = ks_fd_new(kind, NULL, kind == KS_FD_KVM ? "kvm-sim-kvm" :
                    "kvm-sim-sev", 0);
