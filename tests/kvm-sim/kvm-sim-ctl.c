@@ -8,7 +8,9 @@
  * One text line per request, one JSON line per reply; see README.md.
  */
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

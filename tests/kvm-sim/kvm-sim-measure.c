@@ -15,7 +15,9 @@
  * ZERO, UNMEASURED, SECRETS and CPUID pages.  SHA-384 is GLib's GChecksum.
  */
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <stdio.h>
 #include <string.h>
 #include "kvm-sim.h"

@@ -9,7 +9,9 @@
  * or document section it follows.
  */
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <string.h>
 #include "kvm-sim.h"

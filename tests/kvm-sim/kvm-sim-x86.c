@@ -9,7 +9,9 @@
  * and KVM_RUN blocks until the control socket queues an exit.
  */
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <poll.h>
 #include <string.h>

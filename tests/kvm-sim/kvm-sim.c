@@ -6,7 +6,15 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
+/*
+ * open() and open64() are defined here under their own names: no
+ * fortify wrappers, no redirection of open to open64.
+ */
+#undef _FORTIFY_SOURCE
+#undef _FILE_OFFSET_BITS
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -404,8 +412,6 @@ int close(int fd)
     }
     return real_close(fd);
 }
-
-long ks_vcpu_run(KsVcpu *vcpu);
 
 int ioctl(int fd, unsigned long req, ...)
 {

@@ -176,6 +176,7 @@ void ks_unknown_ioctl(const char *what, unsigned long req);
 long ks_system_ioctl(unsigned long req, void *arg);
 long ks_vm_x86_ioctl(KsVm *vm, unsigned long req, void *arg, bool *handled);
 long ks_vcpu_ioctl(KsVcpu *vcpu, unsigned long req, void *arg);
+long ks_vcpu_run(KsVcpu *vcpu);
 KsVcpu *ks_vcpu_create(KsVm *vm, unsigned long id);
 int ks_check_extension(KsVm *vm, long cap);
 void ks_queue_exit(KsVcpu *vcpu, const KsExit *e);

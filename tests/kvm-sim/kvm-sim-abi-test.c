@@ -10,7 +10,9 @@
  * here with gnutls (the simulator uses GLib): the two share no code.
  */
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
