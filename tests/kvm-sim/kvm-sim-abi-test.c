@@ -232,7 +232,8 @@ static void test_caps(void)
     g_assert_cmpint(ioctl(snp, KVM_CHECK_EXTENSION,
                           KVM_CAP_MEMORY_ATTRIBUTES), ==,
                     KVM_MEMORY_ATTRIBUTE_PRIVATE);
-    g_assert_cmpint(ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM), ==, 1);
+    g_assert_cmpint(ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM), ==,
+                    1);
     g_assert_cmpint(ioctl(snp, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM), ==,
                     0);
     close(vm);
@@ -914,7 +915,10 @@ static void test_exits(void)
     g_clear_pointer(&x, g_free);
 
     /* a signal unblocked only through KVM_SET_SIGNAL_MASK kicks KVM_RUN */
-    signal(SIGUSR1, ipi);
+    {
+        struct sigaction sa = { .sa_handler = ipi };
+        sigaction(SIGUSR1, &sa, NULL);
+    }
     sigemptyset(&set);
     sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, NULL);

@@ -31,7 +31,7 @@ static bool ks_num(const char *s, uint64_t *v)
         return false;
     }
     errno = 0;
-    *v = strtoull(s, &end, 0);
+    *v = g_ascii_strtoull(s, &end, 0);
     return !errno && !*end;
 }
 
@@ -96,8 +96,12 @@ static char *ks_cmd_wait(char **a, int n)
     bool reentered;
 
     if ((n != 2 && n != 3) || !ks_num(a[1], &idx) ||
-        (n == 3 && !ks_num(a[2], &ms)) || !(v = ks_vcpu_by_index(idx))) {
+        (n == 3 && !ks_num(a[2], &ms))) {
         return ks_err("usage: wait-exit-consumed VCPU [TIMEOUT_MS]");
+    }
+    v = ks_vcpu_by_index(idx);
+    if (!v) {
+        return ks_err("no such vCPU");
     }
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += ms / 1000;

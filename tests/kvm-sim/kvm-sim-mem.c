@@ -34,7 +34,8 @@ static bool ks_ranges_overlap(uint64_t a, uint64_t asz, uint64_t b,
 }
 
 /* kvm_main.c: check_memory_region_flags(), __kvm_set_memory_region() */
-long ks_set_memory_region(KsVm *vm, const struct kvm_userspace_memory_region2 *m,
+long ks_set_memory_region(KsVm *vm,
+                          const struct kvm_userspace_memory_region2 *m,
                           bool v2)
 {
     const char *call = v2 ? "KVM_SET_USER_MEMORY_REGION2" :

@@ -381,55 +381,66 @@ static bool ks_state_locked(KsVcpu *v, const char *call, int *r)
     return false;
 }
 
-#define KS_GETSET(GET, SET, field)                                  \
-    case GET:                                                       \
-        if (ks_state_locked(v, #GET, &r)) {                         \
-            return r;                                               \
-        }                                                           \
-        memcpy(arg, &v->field, sizeof(v->field));                   \
-        return 0;                                                   \
-    case SET:                                                       \
-        if (ks_state_locked(v, #SET, &r)) {                         \
-            return r;                                               \
-        }                                                           \
-        memcpy(&v->field, arg, sizeof(v->field));                   \
-        return 0
-
-long ks_vcpu_ioctl(KsVcpu *v, unsigned long req, void *arg)
+/* copy register state in or out unless it is protected */
+static long ks_state_copy(KsVcpu *v, const char *call, void *dst,
+                          const void *src, size_t n)
 {
     int r;
 
+    if (ks_state_locked(v, call, &r)) {
+        return r;
+    }
+    memcpy(dst, src, n);
+    return 0;
+}
+
+long ks_vcpu_ioctl(KsVcpu *v, unsigned long req, void *arg)
+{
+    long r;
+
     switch (req) {
-    KS_GETSET(KVM_GET_REGS, KVM_SET_REGS, regs);
-    KS_GETSET(KVM_GET_SREGS, KVM_SET_SREGS, sregs);
-    KS_GETSET(KVM_GET_XCRS, KVM_SET_XCRS, xcrs);
-    KS_GETSET(KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, dregs);
+    case KVM_GET_REGS:
+        return ks_state_copy(v, "KVM_GET_REGS", arg, &v->regs,
+                             sizeof(v->regs));
+    case KVM_SET_REGS:
+        return ks_state_copy(v, "KVM_SET_REGS", &v->regs, arg,
+                             sizeof(v->regs));
+    case KVM_GET_SREGS:
+        return ks_state_copy(v, "KVM_GET_SREGS", arg, &v->sregs,
+                             sizeof(v->sregs));
+    case KVM_SET_SREGS:
+        return ks_state_copy(v, "KVM_SET_SREGS", &v->sregs, arg,
+                             sizeof(v->sregs));
+    case KVM_GET_XCRS:
+        return ks_state_copy(v, "KVM_GET_XCRS", arg, &v->xcrs,
+                             sizeof(v->xcrs));
+    case KVM_SET_XCRS:
+        return ks_state_copy(v, "KVM_SET_XCRS", &v->xcrs, arg,
+                             sizeof(v->xcrs));
+    case KVM_GET_DEBUGREGS:
+        return ks_state_copy(v, "KVM_GET_DEBUGREGS", arg, &v->dregs,
+                             sizeof(v->dregs));
+    case KVM_SET_DEBUGREGS:
+        return ks_state_copy(v, "KVM_SET_DEBUGREGS", &v->dregs, arg,
+                             sizeof(v->dregs));
     case KVM_GET_FPU:
-        if (ks_state_locked(v, "KVM_GET_FPU", &r)) {
-            return r;
-        }
-        memcpy(arg, &v->fpu, sizeof(v->fpu));
-        return 0;
+        return ks_state_copy(v, "KVM_GET_FPU", arg, &v->fpu, sizeof(v->fpu));
     case KVM_SET_FPU:
-        if (ks_state_locked(v, "KVM_SET_FPU", &r)) {
-            return r;
+        r = ks_state_copy(v, "KVM_SET_FPU", &v->fpu, arg, sizeof(v->fpu));
+        if (!r) {
+            v->xsave_set = false;
         }
-        memcpy(&v->fpu, arg, sizeof(v->fpu));
-        v->xsave_set = false;
-        return 0;
+        return r;
     case KVM_GET_XSAVE:
-        if (ks_state_locked(v, "KVM_GET_XSAVE", &r)) {
-            return r;
-        }
-        memcpy(arg, &v->xsave, sizeof(v->xsave));
-        return 0;
+        return ks_state_copy(v, "KVM_GET_XSAVE", arg, &v->xsave,
+                             sizeof(v->xsave));
     case KVM_SET_XSAVE:
-        if (ks_state_locked(v, "KVM_SET_XSAVE", &r)) {
-            return r;
+        r = ks_state_copy(v, "KVM_SET_XSAVE", &v->xsave, arg,
+                          sizeof(v->xsave));
+        if (!r) {
+            v->xsave_set = true;
         }
-        memcpy(&v->xsave, arg, sizeof(v->xsave));
-        v->xsave_set = true;
-        return 0;
+        return r;
     case KVM_GET_LAPIC:
         memcpy(arg, &v->lapic, sizeof(v->lapic));
         return 0;

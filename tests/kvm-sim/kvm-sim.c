@@ -377,7 +377,6 @@ int open64(const char *path, int flags, ...)
     KS_OPEN_BODY(real_open(path, flags, mode));
 }
 
-int __open_2(const char *path, int flags);
 int __open_2(const char *path, int flags)
 {
     int fd = ks_open_dev(path, flags);
@@ -385,7 +384,6 @@ int __open_2(const char *path, int flags)
     return fd != -2 ? fd : real_open(path, flags);
 }
 
-int __open64_2(const char *path, int flags);
 int __open64_2(const char *path, int flags)
 {
     int fd = ks_open_dev(path, flags);

@@ -172,6 +172,10 @@ int ks_violation(const char *rule, const char *call, int err, int fw_error,
 GString *ks_violations_json(void);
 void ks_unknown_ioctl(const char *what, unsigned long req);
 
+/* interposed glibc entry points (kvm-sim.c) without a declaration here */
+int __open_2(const char *path, int flags);
+int __open64_2(const char *path, int flags);
+
 /* kvm-sim-x86.c */
 long ks_system_ioctl(unsigned long req, void *arg);
 long ks_vm_x86_ioctl(KsVm *vm, unsigned long req, void *arg, bool *handled);
@@ -184,7 +188,8 @@ const struct kvm_cpuid_entry2 *ks_supported_cpuid(int *n);
 uint64_t ks_vcpu_msr(KsVcpu *vcpu, uint32_t index, uint64_t dflt);
 
 /* kvm-sim-mem.c */
-long ks_set_memory_region(KsVm *vm, const struct kvm_userspace_memory_region2 *m,
+long ks_set_memory_region(KsVm *vm,
+                          const struct kvm_userspace_memory_region2 *m,
                           bool v2);
 long ks_create_gmem(KsVm *vm, const struct kvm_create_guest_memfd *g);
 long ks_set_memory_attributes(KsVm *vm, const struct kvm_memory_attributes *a);
