@@ -213,7 +213,7 @@ static void test_sha384_known_answer(void)
 
 static void test_caps(void)
 {
-    int vm, snp, ver = ioctl(kvm_fd, KVM_GET_API_VERSION, 0);
+    int vm, snp, cpu, ver = ioctl(kvm_fd, KVM_GET_API_VERSION, 0);
 
     g_assert_cmpint(ver, ==, KVM_API_VERSION);
     g_assert_cmpint(ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_VM_TYPES), ==,
@@ -226,6 +226,17 @@ static void test_caps(void)
     assert_violation("R-01");
     vm = vm_new(KVM_X86_DEFAULT_VM);
     snp = vm_new(KVM_X86_SNP_VM);
+    /* */
+    cpu = ioctl(vm, KVM_CREATE_VCPU, 3UL);
+    g_assert_cmpint(cpu, >=, 0);
+    g_assert_cmpint(ioctl(vm, KVM_CREATE_VCPU, 3UL), ==, -1);
+    g_assert_cmpint(errno, ==, EEXIST);
+    g_assert_cmpint(ioctl(vm, KVM_CREATE_VCPU,
+                          (unsigned long)ioctl(kvm_fd, KVM_CHECK_EXTENSION,
+                                               KVM_CAP_MAX_VCPU_ID)), ==, -1);
+    g_assert_cmpint(errno, ==, EINVAL);
+    assert_violation("R-31");
+    close(cpu);
     g_assert_cmpint(ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD), ==, 0);
     g_assert_cmpint(ioctl(snp, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD), ==,
                     1);
@@ -442,6 +453,13 @@ static void test_memslots(void)
     g_assert_cmpint(xioctl(vm, KVM_SET_USER_MEMORY_REGION2, &m), ==, -EINVAL);
     m.guest_memfd_offset = 2 * PG;
     g_assert_cmpint(xioctl(vm, KVM_SET_USER_MEMORY_REGION2, &m), ==, 0);
+    /* a slot overlapping another one */
+    m1.slot = 3;
+    m1.flags = 0;
+    m1.guest_phys_addr = 9 * PG;
+    g_assert_cmpint(xioctl(vm, KVM_SET_USER_MEMORY_REGION, &m1), ==, -EEXIST);
+    m1.guest_phys_addr = 10 * PG;
+    g_assert_cmpint(xioctl(vm, KVM_SET_USER_MEMORY_REGION, &m1), ==, 0);
     close(gmem);
     close(gmem2);
     close(vm);
@@ -508,7 +526,7 @@ static void test_snp_launch_update(void)
     g_assert_cmpint(snp_update(s.vm, 0, src, PG, 1, NULL, NULL), ==, -EINVAL);
     assert_violation("R-16");
     g_assert_cmpint(xioctl(s.vm, KVM_SET_MEMORY_ATTRIBUTES, &a), ==, 0);
-    /* partial progress stops at the first shared page */
+    /* partial progress stops at the first shared page */
     memset(src, 0xaa, 4 * PG);
     g_assert_cmpint(snp_update(s.vm, 0, src, 4 * PG, 1, NULL, &out), ==, 0);
     g_assert_cmpint(out.gfn_start, ==, 2);
@@ -553,7 +571,7 @@ static void test_snp_cpuid_page(void)
                                KVM_SEV_SNP_PAGE_TYPE_CPUID, &fw, NULL), ==,
                     -EIO);
     g_assert_cmpint(fw, ==, SEV_RET_INVALID_PARAM);
-    assert_violation("R-19");
+    assert_violation("R-18");
     /* the corrected page was written back: the bit is gone */
     g_assert_cmpint(page[4 + 8], ==, 0x1);
     g_assert_cmpint(snp_update(s.vm, 5, page, PG,
@@ -957,7 +975,7 @@ static void test_log(void)
 
     g_assert_true(g_file_get_contents(log_path, &text, NULL, NULL));
     g_assert_nonnull(strstr(text, "\"call\":\"KVM_SEV_SNP_LAUNCH_FINISH\""));
-    g_assert_nonnull(strstr(text, "\"rule\":\"R-19\""));
+    g_assert_nonnull(strstr(text, "\"rule\":\"R-18\""));
 }
 
 int main(int argc, char **argv)

@@ -182,7 +182,6 @@ long ks_create_gmem(KsVm *vm, const struct kvm_create_guest_memfd *a)
 {
     KsGmem *g;
     int fd;
-    unsigned i;
 
     if (a->flags) {
         return ks_violation("R-23", "KVM_CREATE_GUEST_MEMFD", EINVAL, 0,
@@ -193,12 +192,6 @@ long ks_create_gmem(KsVm *vm, const struct kvm_create_guest_memfd *a)
         return ks_violation("R-23", "KVM_CREATE_GUEST_MEMFD", EINVAL, 0,
                             "size 0x%llx not positive and page aligned",
                             (unsigned long long)a->size);
-    }
-    for (i = 0; i < G_N_ELEMENTS(a->reserved); i++) {
-        if (a->reserved[i]) {
-            return ks_violation("R-23", "KVM_CREATE_GUEST_MEMFD", EINVAL, 0,
-                                "reserved[%u] not zero", i);
-        }
     }
     g = g_new0(KsGmem, 1);
     g->vm = vm;

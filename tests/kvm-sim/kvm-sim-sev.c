@@ -499,7 +499,7 @@ static long ks_snp_launch_update(KsVm *vm, struct kvm_sev_cmd *c,
             /* sev_gmem_post_populate(): corrected page back to userspace */
             memcpy(src, page, sizeof(page));
             c->error = SEV_RET_INVALID_PARAM;
-            r = ks_violation("R-19", call, EIO, c->error,
+            r = ks_violation("R-18", call, EIO, c->error,
                              "CPUID page at gfn 0x%llx has entries the "
                              "platform does not support; corrected page "
                              "written back", (unsigned long long)gfn);
