@@ -870,6 +870,10 @@ static void test_exits(void)
     int cpu = ioctl(vm, KVM_CREATE_VCPU, 0UL);
     long sz = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
     Runner r = { .fd = cpu, .done = g_async_queue_new() };
+    struct kvm_enable_cap cap = {
+        .cap = KVM_CAP_EXIT_HYPERCALL,
+        .args[0] = 1ULL << KVM_HC_MAP_GPA_RANGE,
+    };
     pthread_t t;
     g_autofree char *x = NULL;
     sigset_t set;
@@ -883,6 +887,12 @@ static void test_exits(void)
     g_assert_cmpint(ioctl(cpu, KVM_RUN, 0), ==, -1);
     g_assert_cmpint(errno, ==, EINTR);
     r.run->immediate_exit = 0;
+
+    /* no hypercall exit unless userspace enabled it */
+    x = req("exit 0 hypercall-map-gpa 0x100000 4 0x10", NULL);
+    g_assert_nonnull(strstr(x, "\"ok\":false"));
+    g_clear_pointer(&x, g_free);
+    g_assert_cmpint(xioctl(vm, KVM_ENABLE_CAP, &cap), ==, 0);
 
     /* hypercall exit, then the value QEMU returned */
     start_run(&r, &t);

@@ -84,6 +84,12 @@ static char *ks_cmd_exit(char **a, int n)
     if (!v) {
         return ks_err("no such vCPU");
     }
+    /* x86.c: KVM exits to userspace only for enabled hypercalls */
+    if (e.kind == KS_EXIT_HYPERCALL &&
+        !(ks_vm->hypercall_exit_mask & (1ULL << KVM_HC_MAP_GPA_RANGE))) {
+        return ks_err("KVM_CAP_EXIT_HYPERCALL is not enabled for "
+                      "KVM_HC_MAP_GPA_RANGE: KVM would not exit");
+    }
     ks_queue_exit(v, &e);
     return g_strdup("{\"ok\":true}");
 }
