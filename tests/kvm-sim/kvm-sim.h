@@ -146,7 +146,6 @@ typedef struct KsVm {
     bool snp_context, snp_finished;
     uint64_t snp_policy;
     uint8_t digest[KS_SHA384_LEN];
-    GArray *pages_measured;     /* count only, for the log */
     uint64_t n_measured;
 } KsVm;
 
