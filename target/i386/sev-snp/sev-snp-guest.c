@@ -40,6 +40,17 @@ static const char *snp_name(SevSnpGuestState *snp)
                        : TYPE_SEV_SNP_GUEST;
 }
 
+/* Once KVM runs the guest, its configuration is fixed. */
+static bool snp_check_mutable(Object *obj, const char *name, Error **errp)
+{
+    if (snp_guest && OBJECT(snp_guest) == obj) {
+        error_setg(errp, "sev-snp-guest '%s': property '%s' cannot change"
+                   " once the guest is launched", snp_name(snp_guest), name);
+        return false;
+    }
+    return true;
+}
+
 /* ---------------------------------------------------------------- policy */
 
 static bool snp_check_policy(uint64_t policy, Error **errp)
@@ -97,7 +108,8 @@ static void snp_set_policy(Object *obj, Visitor *v, const char *name,
     SevSnpGuestState *snp = SEV_SNP_GUEST(obj);
     uint64_t value;
 
-    if (!visit_type_uint64(v, name, &value, errp) ||
+    if (!snp_check_mutable(obj, name, errp) ||
+        !visit_type_uint64(v, name, &value, errp) ||
         !snp_check_policy(value, errp)) {
         return;
     }
@@ -112,14 +124,15 @@ static void snp_set_policy(Object *obj, Visitor *v, const char *name,
 
 /* ------------------------------------------------------ cbit, phys bits */
 
-static bool snp_set_uint32_in_range(Visitor *v, const char *name,
-                                    uint32_t *field, uint32_t min,
-                                    uint32_t max, const char *what,
-                                    Error **errp)
+static bool snp_set_uint32_in_range(Object *obj, Visitor *v,
+                                    const char *name, uint32_t *field,
+                                    uint32_t min, uint32_t max,
+                                    const char *what, Error **errp)
 {
     uint32_t value;
 
-    if (!visit_type_uint32(v, name, &value, errp)) {
+    if (!snp_check_mutable(obj, name, errp) ||
+        !visit_type_uint32(v, name, &value, errp)) {
         return false;
     }
     if (value < min || value > max) {
@@ -144,7 +157,7 @@ static void snp_set_cbitpos(Object *obj, Visitor *v, const char *name,
 {
     SevSnpGuestState *snp = SEV_SNP_GUEST(obj);
 
-    snp_set_uint32_in_range(v, name, &snp->cbitpos, SEV_SNP_CBITPOS_MIN,
+    snp_set_uint32_in_range(obj, v, name, &snp->cbitpos, SEV_SNP_CBITPOS_MIN,
                             SEV_SNP_CBITPOS_MAX,
                             "the C-bit position (a physical address bit)",
                             errp);
@@ -156,7 +169,7 @@ static void snp_set_reduced_phys_bits(Object *obj, Visitor *v,
 {
     SevSnpGuestState *snp = SEV_SNP_GUEST(obj);
 
-    snp_set_uint32_in_range(v, name, &snp->reduced_phys_bits,
+    snp_set_uint32_in_range(obj, v, name, &snp->reduced_phys_bits,
                             SEV_SNP_REDUCED_PHYS_BITS_MIN,
                             SEV_SNP_REDUCED_PHYS_BITS_MAX,
                             "the number of physical address bits lost to"
@@ -255,7 +268,8 @@ static void snp_set_blob(Object *obj, Visitor *v, const char *name,
     g_autofree uint8_t *data = NULL;
     char **b64 = SNP_FIELD(obj, prop->b64_offset, char *);
 
-    if (!visit_type_str(v, name, &value, errp)) {
+    if (!snp_check_mutable(obj, name, errp) ||
+        !visit_type_str(v, name, &value, errp)) {
         return;
     }
     data = snp_decode_b64(name, value, prop->size, errp);
@@ -285,6 +299,9 @@ static void snp_set_sev_device(Object *obj, const char *value, Error **errp)
 {
     SevSnpGuestState *snp = SEV_SNP_GUEST(obj);
 
+    if (!snp_check_mutable(obj, "sev-device", errp)) {
+        return;
+    }
     if (!*value) {
         error_setg(errp, "sev-snp-guest: property 'sev-device' is empty;"
                    " it names the SEV device node (default "
@@ -295,19 +312,21 @@ static void snp_set_sev_device(Object *obj, const char *value, Error **errp)
     snp->sev_device = g_strdup(value);
 }
 
-#define SNP_BOOL_PROP(fn, field)                                        \
-    static bool snp_get_##fn(Object *obj, Error **errp)                 \
+#define SNP_BOOL_PROP(field, name)                                      \
+    static bool snp_get_##field(Object *obj, Error **errp)              \
     {                                                                   \
         return SEV_SNP_GUEST(obj)->field;                               \
     }                                                                   \
-    static void snp_set_##fn(Object *obj, bool value, Error **errp)     \
+    static void snp_set_##field(Object *obj, bool value, Error **errp)  \
     {                                                                   \
-        SEV_SNP_GUEST(obj)->field = value;                              \
+        if (snp_check_mutable(obj, name, errp)) {                       \
+            SEV_SNP_GUEST(obj)->field = value;                          \
+        }                                                               \
     }
 
-SNP_BOOL_PROP(kernel_hashes, kernel_hashes)
-SNP_BOOL_PROP(author_key_enabled, author_key_enabled)
-SNP_BOOL_PROP(vcek_disabled, vcek_disabled)
+SNP_BOOL_PROP(kernel_hashes, "kernel-hashes")
+SNP_BOOL_PROP(author_key_enabled, "author-key-enabled")
+SNP_BOOL_PROP(vcek_disabled, "vcek-disabled")
 
 /* -------------------------------------------------------- the object */
 
@@ -336,6 +355,12 @@ static void snp_complete(UserCreatable *uc, Error **errp)
     }
 }
 
+/* The object of a launched guest stays as long as the guest. */
+static bool snp_can_be_deleted(UserCreatable *uc)
+{
+    return OBJECT(uc) != OBJECT(snp_guest);
+}
+
 void sev_snp_launch_start_params(const SevSnpGuestState *snp,
                                  struct kvm_sev_snp_launch_start *params)
 {
@@ -356,6 +381,17 @@ void sev_snp_launch_finish_params(const SevSnpGuestState *snp,
     }
     params->vcek_disabled = snp->vcek_disabled;
     memcpy(params->host_data, snp->host_data, sizeof(params->host_data));
+}
+
+/*
+ * The launch: KVM_SEV_INIT2 and KVM_SEV_SNP_LAUNCH_START, with
+ * sev_snp_launch_start_params().  It is not part of this file yet.
+ */
+static int snp_launch_init(SevSnpGuestState *snp, Error **errp)
+{
+    error_setg(errp, "sev-snp-guest '%s': the SEV-SNP launch is not"
+               " available in this build of QEMU", snp_name(snp));
+    return -1;
 }
 
 int sev_snp_kvm_init(MachineState *ms, Error **errp)
@@ -386,20 +422,20 @@ int sev_snp_kvm_init(MachineState *ms, Error **errp)
                " encrypted with keys of this host's firmware, and QEMU"
                " provides no migration agent)", name);
     if (migrate_add_blocker(snp->migration_blocker, errp) < 0) {
-        error_free(snp->migration_blocker);
-        snp->migration_blocker = NULL;
-        return -1;
+        goto err;
     }
     trace_sev_snp_kvm_init(name, snp->policy);
 
-    /*
-     * The launch (KVM_SEV_INIT2, KVM_SEV_SNP_LAUNCH_START) starts here,
-     * with sev_snp_launch_start_params(); on success it sets snp_guest
-     * and the confidential guest support's 'ready'.
-     */
-    error_setg(errp, "sev-snp-guest '%s': the SEV-SNP launch is not"
-               " available in this build of QEMU", name);
-    migrate_del_blocker(snp->migration_blocker);
+    snp_guest = snp;
+    if (snp_launch_init(snp, errp) < 0) {
+        snp_guest = NULL;
+        migrate_del_blocker(snp->migration_blocker);
+        goto err;
+    }
+    snp->parent_obj.ready = true;
+    return 0;
+
+err:
     error_free(snp->migration_blocker);
     snp->migration_blocker = NULL;
     return -1;
@@ -439,6 +475,7 @@ static void snp_class_init(ObjectClass *oc, void *data)
     size_t i;
 
     ucc->complete = snp_complete;
+    ucc->can_be_deleted = snp_can_be_deleted;
 
     object_class_property_add_str(oc, "sev-device", snp_get_sev_device,
                                   snp_set_sev_device);
