@@ -32,9 +32,9 @@ SevSnpGuestState *sev_snp_guest(void)
 }
 
 /* The object's id, for messages; the type name before it has one. */
-static const char *snp_name(SevSnpGuestState *snp)
+static const char *snp_name(const SevSnpGuestState *snp)
 {
-    Object *obj = OBJECT(snp);
+    const Object *obj = OBJECT(snp);
 
     return obj->parent ? object_get_canonical_path_component(obj)
                        : TYPE_SEV_SNP_GUEST;
@@ -92,6 +92,24 @@ const char *sev_snp_policy_kvm_hint(uint64_t policy)
         return "KVM may not know policy bits 24:21 (ABI 1.55 additions)";
     }
     return NULL;
+}
+
+bool sev_snp_check_abi(const SevSnpGuestState *snp, uint8_t fw_major,
+                       uint8_t fw_minor, Error **errp)
+{
+    unsigned major = (snp->policy & SEV_SNP_POLICY_ABI_MAJOR_MASK) >>
+                     SEV_SNP_POLICY_ABI_MAJOR_SHIFT;
+    unsigned minor = snp->policy & SEV_SNP_POLICY_ABI_MINOR_MASK;
+
+    if (fw_major < major || (fw_major == major && fw_minor < minor)) {
+        error_setg(errp, "sev-snp-guest '%s': policy 0x%" PRIx64 " asks for"
+                   " SEV-SNP firmware ABI %u.%u or later (policy bits 15:0),"
+                   " the firmware implements ABI %u.%u",
+                   snp_name(snp), snp->policy, major,
+                   minor, fw_major, fw_minor);
+        return false;
+    }
+    return true;
 }
 
 static void snp_get_policy(Object *obj, Visitor *v, const char *name,

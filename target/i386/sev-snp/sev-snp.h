@@ -143,6 +143,22 @@ void sev_snp_launch_finish_params(const SevSnpGuestState *snp,
                                   struct kvm_sev_snp_launch_finish *params);
 
 /**
+ * sev_snp_check_abi: check the firmware's ABI version against the policy
+ * @snp: the guest
+ * @fw_major, @fw_minor: the ABI version the firmware reports (e.g. in
+ * SNP_PLATFORM_STATUS)
+ * @errp: error object
+ *
+ * Bits 15:0 of the policy give the lowest firmware ABI version the guest
+ * accepts; the firmware refuses LAUNCH_START below it.  This says so
+ * before the launch, in terms of the policy.
+ *
+ * Returns: true if the firmware is recent enough, false with @errp set.
+ */
+bool sev_snp_check_abi(const SevSnpGuestState *snp, uint8_t fw_major,
+                       uint8_t fw_minor, Error **errp);
+
+/**
  * sev_snp_policy_kvm_hint: why Linux KVM refuses @policy, or NULL
  *
  * The firmware ABI allows policies that Linux (up to 6.12 at least)
