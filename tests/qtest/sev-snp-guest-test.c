@@ -55,10 +55,13 @@ static char *expand(const char *tmpl)
     return g_string_free(out, false);
 }
 
-/* The simulator of the KVM and SEV ABI, when it is built, or NULL. */
+/*
+ * The simulator of the KVM and SEV ABI (tests/kvm-sim), when it is built,
+ * or NULL.
+ */
 static char *kvmsim_library(void)
 {
-    const char *env = g_getenv("QSNP_KVMSIM");
+    const char *env = g_getenv("KVMSIM_LIB");   /* set by meson */
     const char *qemu = g_getenv("QTEST_QEMU_BINARY");
     g_autofree char *dir = NULL;
     char *lib;
