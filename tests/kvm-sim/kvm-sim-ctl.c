@@ -1,0 +1,279 @@
+/*
+ * kvm-sim: control socket (scripted exits, failures, queries)
+ *
+ * Copyright (c) 2026 qemu-snp maintainers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * One text line per request, one JSON line per reply; see README.md.
+ */
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include "kvm-sim.h"
+
+#define KS_WAIT_TIMEOUT_S 60
+
+static bool ks_num(const char *s, uint64_t *v)
+{
+    char *end;
+
+    if (!s || !*s) {
+        return false;
+    }
+    errno = 0;
+    *v = g_ascii_strtoull(s, &end, 0);
+    return !errno && !*end;
+}
+
+static char *ks_err(const char *msg)
+{
+    return g_strdup_printf("{\"ok\":false,\"error\":\"%s\"}", msg);
+}
+
+static char *ks_cmd_exit(char **a, int n)
+{
+    uint64_t idx, x[19] = { 0 };
+    KsExit e = { 0 };
+    KsVcpu *v;
+    int i;
+
+    if (n < 3 || !ks_num(a[1], &idx)) {
+        return ks_err("usage: exit VCPU KIND ARGS...");
+    }
+    for (i = 3; i < n && i - 3 < 19; i++) {
+        if (!ks_num(a[i], &x[i - 3])) {
+            return ks_err("bad number");
+        }
+    }
+    if (!strcmp(a[2], "hypercall-map-gpa") && n == 6) {
+        e.kind = KS_EXIT_HYPERCALL;
+        memcpy(e.a, x, 3 * sizeof(x[0]));
+    } else if (!strcmp(a[2], "memory-fault") && n == 6) {
+        e.kind = KS_EXIT_MEMORY_FAULT;
+        memcpy(e.a, x, 3 * sizeof(x[0]));
+    } else if (!strcmp(a[2], "sev-term") && n == 4) {
+        e.kind = KS_EXIT_SYSTEM_EVENT;
+        e.a[0] = KVM_SYSTEM_EVENT_SEV_TERM;
+        e.a[1] = x[0];
+        e.n = 1;
+    } else if (!strcmp(a[2], "shutdown") && n == 3) {
+        e.kind = KS_EXIT_SHUTDOWN;
+    } else if (!strcmp(a[2], "reset") && n == 3) {
+        e.kind = KS_EXIT_SYSTEM_EVENT;
+        e.a[0] = KVM_SYSTEM_EVENT_RESET;
+    } else if (!strcmp(a[2], "system-event") && n >= 5 &&
+               x[1] <= 16 && (uint64_t)n == 5 + x[1]) {
+        e.kind = KS_EXIT_SYSTEM_EVENT;
+        e.a[0] = x[0];
+        e.n = x[1];
+        memcpy(&e.a[1], &x[2], x[1] * sizeof(x[0]));
+    } else {
+        return ks_err("unknown exit kind or wrong argument count");
+    }
+    v = ks_vcpu_by_index(idx);
+    if (!v) {
+        return ks_err("no such vCPU");
+    }
+    ks_queue_exit(v, &e);
+    return g_strdup("{\"ok\":true}");
+}
+
+static char *ks_cmd_wait(char **a, int n)
+{
+    uint64_t idx, ms = KS_WAIT_TIMEOUT_S * 1000;
+    KsVcpu *v;
+    struct timespec ts;
+    bool reentered;
+
+    if ((n != 2 && n != 3) || !ks_num(a[1], &idx) ||
+        (n == 3 && !ks_num(a[2], &ms))) {
+        return ks_err("usage: wait-exit-consumed VCPU [TIMEOUT_MS]");
+    }
+    v = ks_vcpu_by_index(idx);
+    if (!v) {
+        return ks_err("no such vCPU");
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    /*
+     * Consumed: every queued exit was delivered, and QEMU either
+     * re-entered KVM_RUN after the last one or stopped the VM after it
+     * (seen as KVM_GET_CLOCK, which QEMU issues when the VM stops).
+     */
+    while (!(v->delivered == v->queued &&
+             (v->consumed == v->delivered ||
+              ks_vm->stop_seq > v->stop_seq_at_delivery))) {
+        if (pthread_cond_timedwait(&ks_cond, &ks_lock, &ts) == ETIMEDOUT) {
+            return ks_err("timeout");
+        }
+    }
+    reentered = v->consumed == v->delivered;
+    return g_strdup_printf("{\"ok\":true,\"reentered\":%s}",
+                           reentered ? "true" : "false");
+}
+
+static char *ks_handle(char *line)
+{
+    g_auto(GStrv) a = g_strsplit_set(g_strstrip(line), " \t", -1);
+    int n = g_strv_length(a);
+    uint64_t x, y;
+
+    if (n == 0 || !*a[0]) {
+        return ks_err("empty request");
+    }
+    if (!strcmp(a[0], "exit")) {
+        return ks_cmd_exit(a, n);
+    }
+    if (!strcmp(a[0], "wait-exit-consumed")) {
+        return ks_cmd_wait(a, n);
+    }
+    if (!strcmp(a[0], "fail")) {
+        uint64_t err = 0;
+        if ((n != 3 && n != 4) || !ks_num(a[2], &x) ||
+            (n == 4 && !ks_num(a[3], &err))) {
+            return ks_err("usage: fail CMDNAME FW_ERROR [ERRNO]");
+        }
+        ks_inject_failure(a[1], x, err);
+        return g_strdup("{\"ok\":true}");
+    }
+    if (!strcmp(a[0], "query") && n >= 2) {
+        if (!strcmp(a[1], "violations")) {
+            g_autoptr(GString) s = ks_violations_json();
+            return g_strdup_printf("{\"ok\":true,\"violations\":%s}", s->str);
+        }
+        if (!ks_vm) {
+            return ks_err("no VM");
+        }
+        if (!strcmp(a[1], "digest")) {
+            char hex[KS_SHA384_LEN * 2 + 1];
+            ks_hex(ks_vm->digest, KS_SHA384_LEN, hex);
+            return g_strdup_printf("{\"ok\":true,\"digest\":\"%s\","
+                                   "\"pages\":%" G_GUINT64_FORMAT "}", hex,
+                                   ks_vm->n_measured);
+        }
+        if (!strcmp(a[1], "attrs") && n == 4 && ks_num(a[2], &x) &&
+            ks_num(a[3], &y)) {
+            g_autoptr(GString) s = ks_attrs_json(ks_vm, x, y);
+            return g_strdup_printf("{\"ok\":true,\"private\":%s}", s->str);
+        }
+        if (!strcmp(a[1], "hypercall-ret") && n == 3 && ks_num(a[2], &x)) {
+            KsVcpu *v = ks_vcpu_by_index(x);
+            if (!v || !v->have_hypercall_ret) {
+                return ks_err("no hypercall completed on that vCPU");
+            }
+            return g_strdup_printf("{\"ok\":true,\"ret\":%" G_GUINT64_FORMAT
+                                   "}", v->hypercall_ret);
+        }
+        if (!strcmp(a[1], "state")) {
+            uint64_t pending = 0;
+            guint i;
+            for (i = 0; i < ks_vm->vcpus->len; i++) {
+                KsVcpu *v = g_ptr_array_index(ks_vm->vcpus, i);
+                pending += v->exits->length;
+            }
+            return g_strdup_printf("{\"ok\":true,\"vm_type\":%lu,"
+                                   "\"sev_state\":\"%s\",\"es\":%s,"
+                                   "\"vmsa_features\":%" G_GUINT64_FORMAT
+                                   ",\"vcpus\":%u,\"exits_pending\":%"
+                                   G_GUINT64_FORMAT ",\"hypercall_exit_mask\":"
+                                   "%" G_GUINT64_FORMAT "}",
+                                   ks_vm->type, ks_sev_state_name(ks_vm),
+                                   ks_vm->es_active ? "true" : "false",
+                                   ks_vm->vmsa_features, ks_vm->vcpus->len,
+                                   pending, ks_vm->hypercall_exit_mask);
+        }
+    }
+    return ks_err("unknown request");
+}
+
+static void *ks_ctl_conn(void *opaque)
+{
+    int fd = GPOINTER_TO_INT(opaque);
+    FILE *in = fdopen(fd, "r");
+    char *line = NULL;
+    size_t cap = 0;
+
+    while (in && getline(&line, &cap, in) > 0) {
+        g_autofree char *reply = NULL;
+        g_autofree char *nl = NULL;
+
+        pthread_mutex_lock(&ks_lock);
+        reply = ks_handle(line);
+        pthread_mutex_unlock(&ks_lock);
+        nl = g_strconcat(reply, "\n", NULL);
+        if (write(fd, nl, strlen(nl)) < 0) {
+            break;
+        }
+    }
+    free(line);
+    if (in) {
+        fclose(in);
+    }
+    return NULL;
+}
+
+static void *ks_ctl_thread(void *opaque)
+{
+    int lfd = GPOINTER_TO_INT(opaque);
+
+    for (;;) {
+        pthread_t t;
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+        if (fd < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return NULL;
+        }
+        pthread_create(&t, NULL, ks_ctl_conn, GINT_TO_POINTER(fd));
+        pthread_detach(t);
+    }
+}
+
+void ks_ctl_start(void)
+{
+    const char *path = getenv("KVMSIM_CTL");
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    sigset_t all, old;
+    pthread_t t;
+    int fd;
+
+    if (!path || !*path || strlen(path) >= sizeof(sa.sun_path)) {
+        return;
+    }
+    strcpy(sa.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return;
+    }
+    unlink(path);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        listen(fd, 8) < 0) {
+        fprintf(stderr, "kvm-sim: cannot listen on %s: %s\n", path,
+                strerror(errno));
+        close(fd);
+        return;
+    }
+    /* the control threads take no signals meant for QEMU's threads */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_create(&t, NULL, ks_ctl_thread, GINT_TO_POINTER(fd));
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_detach(t);
+}
