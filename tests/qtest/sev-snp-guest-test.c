@@ -501,6 +501,18 @@ static void test_sev_guest(void)
     assert_contains(err, "Parameter 'reduced-phys-bits' is missing");
 }
 
+/* Without KVM, the guest is refused (not run, and no abort) */
+static void test_tcg_refused(void)
+{
+    g_autofree char *err = NULL;
+
+    g_assert_cmpint(run_qemu("-machine none,confidential-guest-support=snp0"
+                             " -accel tcg -object sev-snp-guest,id=snp0",
+                             NULL, &err), ==, 1);
+    assert_contains(err, "confidential-guest-support=snp0 (sev-snp-guest) is"
+                    " not supported by the tcg accelerator");
+}
+
 /* ------------------------------------------- when KVM starts the guest */
 
 /*
@@ -593,6 +605,7 @@ int main(int argc, char **argv)
     qtest_add_func("/sev-snp-guest/debug-warning", test_debug_warning);
     qtest_add_func("/sev-snp-guest/object-add", test_object_add);
     qtest_add_func("/sev-snp-guest/sev-guest-unchanged", test_sev_guest);
+    qtest_add_func("/sev-snp-guest/tcg-refused", test_tcg_refused);
     qtest_add_func("/sev-snp-guest/kvm/kernel-irqchip-off",
                    test_kernel_irqchip_off);
     qtest_add_func("/sev-snp-guest/kvm/kernel-irqchip-split",
