@@ -1,0 +1,567 @@
+/*
+ * AMD SEV-SNP guest support: the sev-snp-guest object
+ *
+ * Copyright the qemu-snp authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or later.
+ * See the COPYING file in the top-level directory.
+ */
+
+#include "qemu/osdep.h"
+
+#include "qapi/error.h"
+#include "qapi/visitor.h"
+#include "qemu/base64.h"
+#include "qemu/error-report.h"
+#include "qemu/module.h"
+#include "qom/object_interfaces.h"
+#include "migration/blocker.h"
+#include "sysemu/kvm.h"
+#include "sev.h"
+#include "sev-snp.h"
+#include "target/i386/trace.h"
+
+static SevSnpGuestState *snp_guest;
+
+/* The field at @offset in a SevSnpGuestState, for table-driven properties */
+#define SNP_FIELD(snp, offset, type) ((type *)((char *)(snp) + (offset)))
+
+SevSnpGuestState *sev_snp_guest(void)
+{
+    return snp_guest;
+}
+
+/* The object's id, for messages; the type name before it has one. */
+static const char *snp_name(const SevSnpGuestState *snp)
+{
+    const Object *obj = OBJECT(snp);
+
+    return obj->parent ? object_get_canonical_path_component(obj)
+                       : TYPE_SEV_SNP_GUEST;
+}
+
+/* Once KVM runs the guest, its configuration is fixed. */
+static bool snp_check_mutable(Object *obj, const char *name, Error **errp)
+{
+    if (snp_guest && OBJECT(snp_guest) == obj) {
+        error_setg(errp, "sev-snp-guest '%s': property '%s' cannot change"
+                   " once the guest is launched", snp_name(snp_guest), name);
+        return false;
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------------- policy */
+
+static bool snp_check_policy(uint64_t policy, Error **errp)
+{
+    uint64_t reserved = policy & ~SEV_SNP_POLICY_DEFINED_MASK;
+
+    if (reserved) {
+        error_setg(errp, "sev-snp-guest: property 'policy' value 0x%" PRIx64
+                   " sets reserved bits 0x%" PRIx64 "; bits 63:25 of the"
+                   " SEV-SNP guest policy must be zero", policy, reserved);
+        return false;
+    }
+    if (!(policy & SEV_SNP_POLICY_RSVD_MBO)) {
+        error_setg(errp, "sev-snp-guest: property 'policy' value 0x%" PRIx64
+                   " clears bit 17, which the SEV-SNP firmware requires to"
+                   " be set (0x%llx)", policy, SEV_SNP_POLICY_RSVD_MBO);
+        return false;
+    }
+    if (policy & SEV_SNP_POLICY_MIGRATE_MA) {
+        error_setg(errp, "sev-snp-guest: property 'policy' value 0x%" PRIx64
+                   " sets bit 18 (MIGRATE_MA, 0x%llx): QEMU cannot provide a"
+                   " migration agent, clear it", policy,
+                   SEV_SNP_POLICY_MIGRATE_MA);
+        return false;
+    }
+    return true;
+}
+
+const char *sev_snp_policy_kvm_hint(uint64_t policy)
+{
+    if (!(policy & SEV_SNP_POLICY_SMT)) {
+        return "KVM requires policy bit 16 (SMT allowed) to be set";
+    }
+    if (policy & SEV_SNP_POLICY_SINGLE_SOCKET) {
+        return "KVM cannot enforce policy bit 20 (SINGLE_SOCKET)";
+    }
+    if (policy & (SEV_SNP_POLICY_DEFINED_MASK &
+                  ~MAKE_64BIT_MASK(0, 21))) {
+        return "KVM may not know policy bits 24:21 (ABI 1.55 additions)";
+    }
+    return NULL;
+}
+
+bool sev_snp_check_abi(const SevSnpGuestState *snp, uint8_t fw_major,
+                       uint8_t fw_minor, Error **errp)
+{
+    unsigned major = (snp->policy & SEV_SNP_POLICY_ABI_MAJOR_MASK) >>
+                     SEV_SNP_POLICY_ABI_MAJOR_SHIFT;
+    unsigned minor = snp->policy & SEV_SNP_POLICY_ABI_MINOR_MASK;
+
+    if (fw_major < major || (fw_major == major && fw_minor < minor)) {
+        error_setg(errp, "sev-snp-guest '%s': policy 0x%" PRIx64 " asks for"
+                   " SEV-SNP firmware ABI %u.%u or later (policy bits 15:0),"
+                   " the firmware implements ABI %u.%u",
+                   snp_name(snp), snp->policy, major,
+                   minor, fw_major, fw_minor);
+        return false;
+    }
+    return true;
+}
+
+static void snp_get_policy(Object *obj, Visitor *v, const char *name,
+                           void *opaque, Error **errp)
+{
+    SevSnpGuestState *snp = SEV_SNP_GUEST(obj);
+
+    visit_type_uint64(v, name, &snp->policy, errp);
+}
+
+static void snp_set_policy(Object *obj, Visitor *v, const char *name,
+                           void *opaque, Error **errp)
+{
+    SevSnpGuestState *snp = SEV_SNP_GUEST(obj);
+    uint64_t value;
+
+    if (!snp_check_mutable(obj, name, errp) ||
+        !visit_type_uint64(v, name, &value, errp) ||
+        !snp_check_policy(value, errp)) {
+        return;
+    }
+    if (value & SEV_SNP_POLICY_DEBUG) {
+        warn_report("sev-snp-guest: property 'policy' value 0x%" PRIx64
+                    " sets bit 19 (DEBUG): the host may decrypt this guest's"
+                    " memory with the firmware's debug commands",
+                    value);
+    }
+    snp->policy = value;
+}
+
+/* ------------------------------------------------------ cbit, phys bits */
+
+static bool snp_set_uint32_in_range(Object *obj, Visitor *v,
+                                    const char *name, uint32_t *field,
+                                    uint32_t min, uint32_t max,
+                                    const char *what, Error **errp)
+{
+    uint32_t value;
+
+    if (!snp_check_mutable(obj, name, errp) ||
+        !visit_type_uint32(v, name, &value, errp)) {
+        return false;
+    }
+    if (value < min || value > max) {
+        error_setg(errp, "sev-snp-guest: property '%s' value %" PRIu32
+                   " is out of range: %s must be between %" PRIu32
+                   " and %" PRIu32, name, value, what, min, max);
+        return false;
+    }
+    *field = value;
+    return true;
+}
+
+static void snp_get_uint32(Object *obj, Visitor *v, const char *name,
+                           void *opaque, Error **errp)
+{
+    visit_type_uint32(v, name, SNP_FIELD(obj, (uintptr_t)opaque, uint32_t),
+                      errp);
+}
+
+static void snp_set_cbitpos(Object *obj, Visitor *v, const char *name,
+                            void *opaque, Error **errp)
+{
+    SevSnpGuestState *snp = SEV_SNP_GUEST(obj);
+
+    snp_set_uint32_in_range(obj, v, name, &snp->cbitpos, SEV_SNP_CBITPOS_MIN,
+                            SEV_SNP_CBITPOS_MAX,
+                            "the C-bit position (a physical address bit)",
+                            errp);
+}
+
+static void snp_set_reduced_phys_bits(Object *obj, Visitor *v,
+                                      const char *name, void *opaque,
+                                      Error **errp)
+{
+    SevSnpGuestState *snp = SEV_SNP_GUEST(obj);
+
+    snp_set_uint32_in_range(obj, v, name, &snp->reduced_phys_bits,
+                            SEV_SNP_REDUCED_PHYS_BITS_MIN,
+                            SEV_SNP_REDUCED_PHYS_BITS_MAX,
+                            "the number of physical address bits lost to"
+                            " memory encryption", errp);
+}
+
+/* ------------------------------------------------------- base64 blobs */
+
+/*
+ * Decode @value, the base64 value of property @name, which must decode
+ * to exactly @size bytes.  Returns the bytes, or NULL with @errp set.
+ */
+static uint8_t *snp_decode_b64(const char *name, const char *value,
+                               size_t size, Error **errp)
+{
+    g_autofree uint8_t *data = NULL;
+    Error *local_err = NULL;
+    size_t len;
+
+    data = qbase64_decode(value, -1, &len, &local_err);
+    if (!data) {
+        error_setg(errp, "sev-snp-guest: property '%s' is not valid base64"
+                   " (%s)", name, error_get_pretty(local_err));
+        error_free(local_err);
+        return NULL;
+    }
+    if (len != size) {
+        error_setg(errp, "sev-snp-guest: property '%s' decodes to %zu bytes,"
+                   " it must decode to exactly %zu bytes", name, len, size);
+        return NULL;
+    }
+    return g_steal_pointer(&data);
+}
+
+/*
+ * The base64 properties.  Each has a fixed decoded size and, in the
+ * object, the string as given and the decoded bytes: either in an array
+ * (guest-visible-workarounds, host-data: all zeroes when unset) or in an
+ * allocated buffer (id-block, id-auth: NULL when unset).
+ */
+typedef struct SnpBlobProp {
+    const char *name;
+    const char *description;
+    size_t size;
+    size_t b64_offset;      /* of the char * in SevSnpGuestState */
+    size_t array_offset;    /* of the uint8_t array, or 0 */
+    size_t buf_offset;      /* of the uint8_t * buffer, or 0 */
+} SnpBlobProp;
+
+static const SnpBlobProp snp_blob_props[] = {
+    {
+        .name = "guest-visible-workarounds",
+        .description = "guest OS visible workarounds for LAUNCH_START"
+                       " (base64, 16 bytes)",
+        .size = SEV_SNP_GOSVW_SIZE,
+        .b64_offset = offsetof(SevSnpGuestState, gosvw_b64),
+        .array_offset = offsetof(SevSnpGuestState, gosvw),
+    }, {
+        .name = "id-block",
+        .description = "ID block for LAUNCH_FINISH (base64, 96 bytes)",
+        .size = SEV_SNP_ID_BLOCK_SIZE,
+        .b64_offset = offsetof(SevSnpGuestState, id_block_b64),
+        .buf_offset = offsetof(SevSnpGuestState, id_block),
+    }, {
+        .name = "id-auth",
+        .description = "ID authentication information structure for"
+                       " LAUNCH_FINISH (base64, 4096 bytes)",
+        .size = SEV_SNP_ID_AUTH_SIZE,
+        .b64_offset = offsetof(SevSnpGuestState, id_auth_b64),
+        .buf_offset = offsetof(SevSnpGuestState, id_auth),
+    }, {
+        .name = "host-data",
+        .description = "host data for LAUNCH_FINISH, in the attestation"
+                       " report (base64, 32 bytes)",
+        .size = SEV_SNP_HOST_DATA_SIZE,
+        .b64_offset = offsetof(SevSnpGuestState, host_data_b64),
+        .array_offset = offsetof(SevSnpGuestState, host_data),
+    },
+};
+
+static void snp_get_blob(Object *obj, Visitor *v, const char *name,
+                         void *opaque, Error **errp)
+{
+    const SnpBlobProp *prop = opaque;
+    char *value = *SNP_FIELD(obj, prop->b64_offset, char *);
+    g_autofree char *copy = g_strdup(value ? value : "");
+
+    visit_type_str(v, name, &copy, errp);
+}
+
+static void snp_set_blob(Object *obj, Visitor *v, const char *name,
+                         void *opaque, Error **errp)
+{
+    const SnpBlobProp *prop = opaque;
+    g_autofree char *value = NULL;
+    g_autofree uint8_t *data = NULL;
+    char **b64 = SNP_FIELD(obj, prop->b64_offset, char *);
+
+    if (!snp_check_mutable(obj, name, errp) ||
+        !visit_type_str(v, name, &value, errp)) {
+        return;
+    }
+    data = snp_decode_b64(name, value, prop->size, errp);
+    if (!data) {
+        return;
+    }
+    if (prop->array_offset) {
+        memcpy(SNP_FIELD(obj, prop->array_offset, uint8_t), data, prop->size);
+    } else {
+        uint8_t **buf = SNP_FIELD(obj, prop->buf_offset, uint8_t *);
+
+        g_free(*buf);
+        *buf = g_steal_pointer(&data);
+    }
+    g_free(*b64);
+    *b64 = g_steal_pointer(&value);
+}
+
+/* ------------------------------------------------- strings and flags */
+
+static char *snp_get_sev_device(Object *obj, Error **errp)
+{
+    return g_strdup(SEV_SNP_GUEST(obj)->sev_device);
+}
+
+static void snp_set_sev_device(Object *obj, const char *value, Error **errp)
+{
+    SevSnpGuestState *snp = SEV_SNP_GUEST(obj);
+
+    if (!snp_check_mutable(obj, "sev-device", errp)) {
+        return;
+    }
+    if (!*value) {
+        error_setg(errp, "sev-snp-guest: property 'sev-device' is empty;"
+                   " it names the SEV device node (default "
+                   SEV_SNP_DEFAULT_DEVICE ")");
+        return;
+    }
+    g_free(snp->sev_device);
+    snp->sev_device = g_strdup(value);
+}
+
+#define SNP_BOOL_PROP(field, name)                                      \
+    static bool snp_get_##field(Object *obj, Error **errp)              \
+    {                                                                   \
+        return SEV_SNP_GUEST(obj)->field;                               \
+    }                                                                   \
+    static void snp_set_##field(Object *obj, bool value, Error **errp)  \
+    {                                                                   \
+        if (snp_check_mutable(obj, name, errp)) {                       \
+            SEV_SNP_GUEST(obj)->field = value;                          \
+        }                                                               \
+    }
+
+SNP_BOOL_PROP(kernel_hashes, "kernel-hashes")
+SNP_BOOL_PROP(author_key_enabled, "author-key-enabled")
+SNP_BOOL_PROP(vcek_disabled, "vcek-disabled")
+
+/* -------------------------------------------------------- the object */
+
+/* The rules between properties, checked once all of them are set. */
+static void snp_complete(UserCreatable *uc, Error **errp)
+{
+    SevSnpGuestState *snp = SEV_SNP_GUEST(uc);
+
+    if (snp->id_auth && !snp->id_block) {
+        error_setg(errp, "sev-snp-guest: property 'id-auth' is set but"
+                   " 'id-block' is not: the ID authentication information"
+                   " signs an ID block, give both");
+        return;
+    }
+    if (snp->id_block && !snp->id_auth) {
+        error_setg(errp, "sev-snp-guest: property 'id-block' is set but"
+                   " 'id-auth' is not: the firmware checks the ID block"
+                   " against the signature in 'id-auth', give both");
+        return;
+    }
+    if (snp->author_key_enabled && !snp->id_auth) {
+        error_setg(errp, "sev-snp-guest: property 'author-key-enabled' is"
+                   " on but 'id-auth' is not set: the author key is part of"
+                   " the ID authentication information");
+        return;
+    }
+}
+
+/* The object of a launched guest stays as long as the guest. */
+static bool snp_can_be_deleted(UserCreatable *uc)
+{
+    return OBJECT(uc) != OBJECT(snp_guest);
+}
+
+void sev_snp_launch_start_params(const SevSnpGuestState *snp,
+                                 struct kvm_sev_snp_launch_start *params)
+{
+    memset(params, 0, sizeof(*params));
+    params->policy = snp->policy;
+    memcpy(params->gosvw, snp->gosvw, sizeof(params->gosvw));
+}
+
+void sev_snp_launch_finish_params(const SevSnpGuestState *snp,
+                                  struct kvm_sev_snp_launch_finish *params)
+{
+    memset(params, 0, sizeof(*params));
+    if (snp->id_block) {
+        params->id_block_en = 1;
+        params->id_block_uaddr = (uintptr_t)snp->id_block;
+        params->id_auth_uaddr = (uintptr_t)snp->id_auth;
+        params->auth_key_en = snp->author_key_enabled;
+    }
+    params->vcek_disabled = snp->vcek_disabled;
+    memcpy(params->host_data, snp->host_data, sizeof(params->host_data));
+}
+
+/*
+ * The launch: KVM_SEV_INIT2 and KVM_SEV_SNP_LAUNCH_START, with
+ * sev_snp_launch_start_params().  It is not part of this file yet.
+ */
+static int snp_launch_init(SevSnpGuestState *snp, Error **errp)
+{
+    error_setg(errp, "sev-snp-guest '%s': the SEV-SNP launch is not"
+               " available in this build of QEMU", snp_name(snp));
+    return -1;
+}
+
+int sev_snp_kvm_init(MachineState *ms, Error **errp)
+{
+    SevSnpGuestState *snp;
+    const char *name;
+
+    snp = (SevSnpGuestState *)object_dynamic_cast(OBJECT(ms->cgs),
+                                                  TYPE_SEV_SNP_GUEST);
+    if (!snp) {
+        return 0;
+    }
+    name = snp_name(snp);
+
+    if (!sev_check_kernel_irqchip("SEV-SNP", errp)) {
+        return -1;
+    }
+    if (!(snp->policy & SEV_SNP_POLICY_SMT) && ms->smp.threads > 1) {
+        error_setg(errp, "sev-snp-guest '%s': policy 0x%" PRIx64 " clears"
+                   " bit 16 (SMT allowed) but -smp asks for %u threads per"
+                   " core: use threads=1 or set bit 16", name, snp->policy,
+                   ms->smp.threads);
+        return -1;
+    }
+
+    error_setg(&snp->migration_blocker, "sev-snp-guest '%s': an SEV-SNP"
+               " guest cannot be migrated (its memory and state are"
+               " encrypted with keys of this host's firmware, and QEMU"
+               " provides no migration agent)", name);
+    if (migrate_add_blocker(snp->migration_blocker, errp) < 0) {
+        goto err;
+    }
+    trace_sev_snp_kvm_init(name, snp->policy);
+
+    snp_guest = snp;
+    if (snp_launch_init(snp, errp) < 0) {
+        snp_guest = NULL;
+        migrate_del_blocker(snp->migration_blocker);
+        goto err;
+    }
+    snp->parent_obj.ready = true;
+    return 0;
+
+err:
+    error_free(snp->migration_blocker);
+    snp->migration_blocker = NULL;
+    return -1;
+}
+
+static void snp_instance_init(Object *obj)
+{
+    SevSnpGuestState *snp = SEV_SNP_GUEST(obj);
+
+    snp->sev_device = g_strdup(SEV_SNP_DEFAULT_DEVICE);
+    snp->policy = SEV_SNP_POLICY_DEFAULT;
+}
+
+static void snp_instance_finalize(Object *obj)
+{
+    SevSnpGuestState *snp = SEV_SNP_GUEST(obj);
+
+    if (snp_guest == snp) {
+        snp_guest = NULL;
+    }
+    if (snp->migration_blocker) {
+        migrate_del_blocker(snp->migration_blocker);
+        error_free(snp->migration_blocker);
+    }
+    g_free(snp->sev_device);
+    g_free(snp->gosvw_b64);
+    g_free(snp->id_block_b64);
+    g_free(snp->id_block);
+    g_free(snp->id_auth_b64);
+    g_free(snp->id_auth);
+    g_free(snp->host_data_b64);
+}
+
+static void snp_class_init(ObjectClass *oc, void *data)
+{
+    UserCreatableClass *ucc = USER_CREATABLE_CLASS(oc);
+    size_t i;
+
+    ucc->complete = snp_complete;
+    ucc->can_be_deleted = snp_can_be_deleted;
+
+    object_class_property_add_str(oc, "sev-device", snp_get_sev_device,
+                                  snp_set_sev_device);
+    object_class_property_set_description(oc, "sev-device",
+            "SEV device to use (default " SEV_SNP_DEFAULT_DEVICE ")");
+
+    object_class_property_add(oc, "policy", "uint64", snp_get_policy,
+                              snp_set_policy, NULL, NULL);
+    object_class_property_set_description(oc, "policy",
+            "SEV-SNP guest policy (default 0x30000)");
+
+    object_class_property_add(oc, "cbitpos", "uint32", snp_get_uint32,
+                              snp_set_cbitpos, NULL,
+                              (void *)offsetof(SevSnpGuestState, cbitpos));
+    object_class_property_set_description(oc, "cbitpos",
+            "C-bit location in page table entries (32-63; default: the"
+            " host's)");
+
+    object_class_property_add(oc, "reduced-phys-bits", "uint32",
+                              snp_get_uint32, snp_set_reduced_phys_bits, NULL,
+                              (void *)offsetof(SevSnpGuestState,
+                                               reduced_phys_bits));
+    object_class_property_set_description(oc, "reduced-phys-bits",
+            "number of physical address bits lost to memory encryption"
+            " (1-63)");
+
+    for (i = 0; i < ARRAY_SIZE(snp_blob_props); i++) {
+        const SnpBlobProp *prop = &snp_blob_props[i];
+
+        object_class_property_add(oc, prop->name, "str", snp_get_blob,
+                                  snp_set_blob, NULL, (void *)prop);
+        object_class_property_set_description(oc, prop->name,
+                                              prop->description);
+    }
+
+    object_class_property_add_bool(oc, "author-key-enabled",
+                                   snp_get_author_key_enabled,
+                                   snp_set_author_key_enabled);
+    object_class_property_set_description(oc, "author-key-enabled",
+            "id-auth holds an author key signing the ID key");
+    object_class_property_add_bool(oc, "vcek-disabled",
+                                   snp_get_vcek_disabled,
+                                   snp_set_vcek_disabled);
+    object_class_property_set_description(oc, "vcek-disabled",
+            "the guest must not use the VCEK to sign attestation reports");
+    object_class_property_add_bool(oc, "kernel-hashes",
+                                   snp_get_kernel_hashes,
+                                   snp_set_kernel_hashes);
+    object_class_property_set_description(oc, "kernel-hashes",
+            "add kernel hashes to guest firmware for measured Linux boot");
+}
+
+static const TypeInfo sev_snp_guest_info = {
+    .parent = TYPE_CONFIDENTIAL_GUEST_SUPPORT,
+    .name = TYPE_SEV_SNP_GUEST,
+    .instance_size = sizeof(SevSnpGuestState),
+    .instance_init = snp_instance_init,
+    .instance_finalize = snp_instance_finalize,
+    .class_init = snp_class_init,
+    .interfaces = (InterfaceInfo[]) {
+        { TYPE_USER_CREATABLE },
+        { }
+    }
+};
+
+static void sev_snp_register_types(void)
+{
+    type_register_static(&sev_snp_guest_info);
+}
+
+type_init(sev_snp_register_types);

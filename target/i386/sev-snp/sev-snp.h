@@ -1,0 +1,185 @@
+/*
+ * AMD SEV-SNP guest support: the sev-snp-guest object
+ *
+ * Copyright the qemu-snp authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or later.
+ * See the COPYING file in the top-level directory.
+ */
+
+#ifndef I386_SEV_SNP_H
+#define I386_SEV_SNP_H
+
+#ifndef CONFIG_USER_ONLY
+#include CONFIG_DEVICES /* CONFIG_SEV */
+#endif
+
+#include <linux/kvm.h>
+
+#include "exec/confidential-guest-support.h"
+#include "hw/boards.h"
+#include "qom/object.h"
+
+#define TYPE_SEV_SNP_GUEST "sev-snp-guest"
+OBJECT_DECLARE_SIMPLE_TYPE(SevSnpGuestState, SEV_SNP_GUEST)
+
+/*
+ * Guest policy, as laid out in the SEV-SNP firmware ABI specification
+ * (revision 1.55, "Guest Policy").  Bits 63:25 are reserved and must be
+ * zero; bit 17 is reserved and must be one.
+ */
+#define SEV_SNP_POLICY_ABI_MINOR_MASK       0xffULL
+#define SEV_SNP_POLICY_ABI_MAJOR_SHIFT      8
+#define SEV_SNP_POLICY_ABI_MAJOR_MASK       (0xffULL << 8)
+#define SEV_SNP_POLICY_SMT                  (1ULL << 16)
+#define SEV_SNP_POLICY_RSVD_MBO             (1ULL << 17)
+#define SEV_SNP_POLICY_MIGRATE_MA           (1ULL << 18)
+#define SEV_SNP_POLICY_DEBUG                (1ULL << 19)
+#define SEV_SNP_POLICY_SINGLE_SOCKET        (1ULL << 20)
+#define SEV_SNP_POLICY_CXL_ALLOW            (1ULL << 21)
+#define SEV_SNP_POLICY_MEM_AES_256_XTS      (1ULL << 22)
+#define SEV_SNP_POLICY_RAPL_DIS             (1ULL << 23)
+#define SEV_SNP_POLICY_CIPHERTEXT_HIDING    (1ULL << 24)
+/* The bits the 1.55 specification defines; the others are reserved. */
+#define SEV_SNP_POLICY_DEFINED_MASK         MAKE_64BIT_MASK(0, 25)
+/* SMT allowed, reserved bit 17 set: the policy upstream QEMU defaults to */
+#define SEV_SNP_POLICY_DEFAULT  (SEV_SNP_POLICY_SMT | SEV_SNP_POLICY_RSVD_MBO)
+
+/* Sizes of the blobs, fixed by the firmware ABI (and so by KVM's ABI) */
+#define SEV_SNP_GOSVW_SIZE \
+    sizeof(((struct kvm_sev_snp_launch_start *)NULL)->gosvw)
+#define SEV_SNP_ID_BLOCK_SIZE       KVM_SEV_SNP_ID_BLOCK_SIZE
+#define SEV_SNP_ID_AUTH_SIZE        KVM_SEV_SNP_ID_AUTH_SIZE
+#define SEV_SNP_HOST_DATA_SIZE      KVM_SEV_SNP_FINISH_DATA_SIZE
+
+/* The C-bit position and the reduced physical address bits accepted */
+#define SEV_SNP_CBITPOS_MIN             32
+#define SEV_SNP_CBITPOS_MAX             63
+#define SEV_SNP_REDUCED_PHYS_BITS_MIN   1
+#define SEV_SNP_REDUCED_PHYS_BITS_MAX   63
+
+#define SEV_SNP_DEFAULT_DEVICE          "/dev/sev"
+
+/**
+ * SevSnpGuestState:
+ *
+ * An SEV-SNP confidential guest, created with
+ *
+ *   -object sev-snp-guest,id=snp0,cbitpos=51,reduced-phys-bits=1
+ *   -machine ...,confidential-guest-support=snp0
+ *
+ * The configuration fields are set through the QOM properties, which
+ * validate them; they do not change once the object is complete.  The
+ * base64 properties are kept as given (for qom-get) and decoded.
+ */
+struct SevSnpGuestState {
+    ConfidentialGuestSupport parent_obj;
+
+    /* Configuration */
+    char *sev_device;           /* sev-device */
+    uint64_t policy;            /* policy */
+    uint32_t cbitpos;           /* cbitpos; 0: the host's, at launch */
+    uint32_t reduced_phys_bits; /* reduced-phys-bits */
+    bool kernel_hashes;         /* kernel-hashes */
+    bool author_key_enabled;    /* author-key-enabled */
+    bool vcek_disabled;         /* vcek-disabled */
+    char *gosvw_b64;            /* guest-visible-workarounds, or NULL */
+    uint8_t gosvw[SEV_SNP_GOSVW_SIZE];
+    char *id_block_b64;         /* id-block, or NULL */
+    uint8_t *id_block;          /* SEV_SNP_ID_BLOCK_SIZE bytes, or NULL */
+    char *id_auth_b64;          /* id-auth, or NULL */
+    uint8_t *id_auth;           /* SEV_SNP_ID_AUTH_SIZE bytes, or NULL */
+    char *host_data_b64;        /* host-data, or NULL */
+    uint8_t host_data[SEV_SNP_HOST_DATA_SIZE];
+
+    /* Runtime state */
+    Error *migration_blocker;
+};
+
+#ifdef CONFIG_SEV
+
+/**
+ * sev_snp_guest: the SEV-SNP guest this VM runs, or NULL
+ *
+ * Set by sev_snp_kvm_init() once the guest's configuration has been
+ * checked against the machine and the accelerator.
+ */
+SevSnpGuestState *sev_snp_guest(void);
+
+static inline bool sev_snp_enabled(void)
+{
+    return sev_snp_guest() != NULL;
+}
+
+/**
+ * sev_snp_kvm_init: set up the SEV-SNP guest chosen with
+ * -machine confidential-guest-support, if it is one
+ * @ms: the machine
+ * @errp: error object
+ *
+ * Called from kvm_arch_init().  Checks what only the machine and the
+ * accelerator tell (in-kernel irqchip, CPU topology against the policy),
+ * blocks migration and starts the launch.
+ *
+ * Returns: 0 when @ms has no SEV-SNP guest or it is set up, -1 with @errp
+ * set otherwise.
+ */
+int sev_snp_kvm_init(MachineState *ms, Error **errp);
+
+/**
+ * sev_snp_launch_start_params: fill @params for KVM_SEV_SNP_LAUNCH_START
+ * (policy, guest OS visible workarounds) from @snp's configuration.
+ */
+void sev_snp_launch_start_params(const SevSnpGuestState *snp,
+                                 struct kvm_sev_snp_launch_start *params);
+
+/**
+ * sev_snp_launch_finish_params: fill @params for KVM_SEV_SNP_LAUNCH_FINISH
+ * (ID block and authentication information structure, author key and VCEK
+ * flags, host data) from @snp's configuration.  The addresses point into
+ * @snp and stay valid as long as it exists.
+ */
+void sev_snp_launch_finish_params(const SevSnpGuestState *snp,
+                                  struct kvm_sev_snp_launch_finish *params);
+
+/**
+ * sev_snp_check_abi: check the firmware's ABI version against the policy
+ * @snp: the guest
+ * @fw_major, @fw_minor: the ABI version the firmware reports (e.g. in
+ * SNP_PLATFORM_STATUS)
+ * @errp: error object
+ *
+ * Bits 15:0 of the policy give the lowest firmware ABI version the guest
+ * accepts; the firmware refuses LAUNCH_START below it.  This says so
+ * before the launch, in terms of the policy.
+ *
+ * Returns: true if the firmware is recent enough, false with @errp set.
+ */
+bool sev_snp_check_abi(const SevSnpGuestState *snp, uint8_t fw_major,
+                       uint8_t fw_minor, Error **errp);
+
+/**
+ * sev_snp_policy_kvm_hint: why Linux KVM refuses @policy, or NULL
+ *
+ * The firmware ABI allows policies that Linux (up to 6.12 at least)
+ * refuses with EINVAL at KVM_SEV_SNP_LAUNCH_START.  QEMU does not refuse
+ * them itself, as a newer kernel may accept them; when LAUNCH_START fails
+ * with EINVAL this names the bit that is the likely cause.
+ */
+const char *sev_snp_policy_kvm_hint(uint64_t policy);
+
+#else
+
+static inline bool sev_snp_enabled(void)
+{
+    return false;
+}
+
+static inline int sev_snp_kvm_init(MachineState *ms, Error **errp)
+{
+    return 0;
+}
+
+#endif /* CONFIG_SEV */
+
+#endif /* I386_SEV_SNP_H */

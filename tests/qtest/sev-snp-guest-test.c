@@ -1,0 +1,618 @@
+/*
+ * QTest for the sev-snp-guest object: its properties, their validation,
+ * the JSON form libvirt uses, object-add, and the checks made when KVM
+ * starts (in-kernel irqchip, SMT, migration blocker).
+ *
+ * Copyright the qemu-snp authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or later.
+ * See the COPYING file in the top-level directory.
+ */
+
+#include "qemu/osdep.h"
+
+#include <sys/wait.h>
+
+#include "libqtest.h"
+#include "qapi/error.h"
+#include "qapi/qmp/qdict.h"
+#include "qapi/qmp/qjson.h"
+#include "qapi/qmp/qnum.h"
+#include "qemu/cutils.h"
+
+#define OBJ_PATH "/objects/snp0"
+
+/* ------------------------------------------------------------ helpers */
+
+/*
+ * Expand @tmpl: each "@N" becomes the base64 encoding of N bytes (a
+ * pattern that depends on N), so that the tests can name blob sizes.
+ */
+static char *expand(const char *tmpl)
+{
+    GString *out = g_string_new(NULL);
+    const char *p = tmpl;
+
+    while (*p) {
+        if (*p == '@' && g_ascii_isdigit(p[1])) {
+            const char *end;
+            unsigned long n, i;
+            g_autofree guchar *buf = NULL;
+            g_autofree char *b64 = NULL;
+
+            g_assert(qemu_strtoul(p + 1, &end, 10, &n) == 0);
+            buf = g_malloc(n ? n : 1);
+            for (i = 0; i < n; i++) {
+                buf[i] = (guchar)(i * 7 + n);
+            }
+            b64 = g_base64_encode(buf, n);
+            g_string_append(out, b64);
+            p = end;
+        } else {
+            g_string_append_c(out, *p++);
+        }
+    }
+    return g_string_free(out, false);
+}
+
+/*
+ * The simulator of the KVM and SEV ABI (tests/kvm-sim), when it is built,
+ * or NULL.
+ */
+static char *kvmsim_library(void)
+{
+    const char *env = g_getenv("KVMSIM_LIB");   /* set by meson */
+    const char *qemu = g_getenv("QTEST_QEMU_BINARY");
+    g_autofree char *dir = NULL;
+    char *lib;
+
+    if (env) {
+        return g_strdup(env);
+    }
+    if (!qemu) {
+        return NULL;
+    }
+    dir = g_path_get_dirname(qemu);
+    lib = g_build_filename(dir, "tests", "kvm-sim", "libkvmsim.so", NULL);
+    if (access(lib, R_OK) == 0) {
+        return lib;
+    }
+    g_free(lib);
+    return NULL;
+}
+
+/*
+ * Run QEMU with @args and a QMP monitor on stdin that asks it to quit.
+ * Returns the exit status (-1 if it did not exit normally) and its
+ * standard error in @err.  @preload, if set, is put in LD_PRELOAD.
+ */
+static int run_qemu(const char *args, const char *preload, char **err)
+{
+    const char *qemu = g_getenv("QTEST_QEMU_BINARY");
+    g_autofree char *cmd = NULL;
+    g_auto(GStrv) argv = NULL;
+    g_auto(GStrv) envp = g_get_environ();
+    g_autoptr(GError) gerr = NULL;
+    static const char qmp[] = "{\"execute\":\"qmp_capabilities\"}\n"
+                              "{\"execute\":\"quit\"}\n";
+    GString *out = g_string_new(NULL);
+    GPid pid;
+    int in_fd, err_fd, status;
+    char buf[4096];
+    ssize_t n;
+
+    g_assert(qemu);
+    cmd = g_strdup_printf("%s -display none -nodefaults -qmp stdio %s",
+                          qemu, args);
+    g_assert(g_shell_parse_argv(cmd, NULL, &argv, &gerr));
+    if (preload) {
+        envp = g_environ_setenv(envp, "LD_PRELOAD", preload, true);
+    }
+    g_assert(g_spawn_async_with_pipes(NULL, argv, envp,
+                                      G_SPAWN_DO_NOT_REAP_CHILD |
+                                      G_SPAWN_STDOUT_TO_DEV_NULL,
+                                      NULL, NULL, &pid, &in_fd, NULL,
+                                      &err_fd, &gerr));
+    /* QEMU may have exited already: SIGPIPE is ignored (see main) */
+    n = write(in_fd, qmp, strlen(qmp));
+    (void)n;
+    close(in_fd);
+    while ((n = read(err_fd, buf, sizeof(buf))) != 0) {
+        if (n < 0) {
+            g_assert(errno == EINTR);
+            continue;
+        }
+        g_string_append_len(out, buf, n);
+    }
+    close(err_fd);
+    g_assert(waitpid(pid, &status, 0) == pid);
+    g_spawn_close_pid(pid);
+    *err = g_string_free(out, false);
+    if (g_test_verbose()) {
+        g_test_message("%s", cmd);
+        g_test_message("exit status %d, stderr: %s", status, *err);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void assert_contains(const char *haystack, const char *needle)
+{
+    if (!strstr(haystack, needle)) {
+        g_error("expected \"%s\" in: %s", needle, haystack);
+    }
+}
+
+/* ------------------------------------------------------ the properties */
+
+typedef enum { T_UINT, T_STR, T_BOOL } PropType;
+
+typedef struct PropValue {
+    const char *name;
+    PropType type;
+    uint64_t num;       /* T_UINT, T_BOOL */
+    const char *str;    /* T_STR, expanded with expand() */
+} PropValue;
+
+static void check_props(QTestState *qts, const char *path,
+                        const PropValue *props, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        const PropValue *p = &props[i];
+        QDict *rsp = qtest_qmp(qts, "{ 'execute': 'qom-get', 'arguments':"
+                               " { 'path': %s, 'property': %s } }",
+                               path, p->name);
+        QNum *ret;
+
+        g_assert(qdict_haskey(rsp, "return"));
+        switch (p->type) {
+        case T_UINT:
+            ret = qobject_to(QNum, qdict_get(rsp, "return"));
+            g_assert_cmpuint(qnum_get_uint(ret), ==, p->num);
+            break;
+        case T_BOOL:
+            g_assert_cmpint(qdict_get_bool(rsp, "return"), ==, p->num);
+            break;
+        case T_STR: {
+            g_autofree char *want = expand(p->str);
+
+            g_assert_cmpstr(qdict_get_str(rsp, "return"), ==, want);
+            break;
+        }
+        }
+        qobject_unref(rsp);
+    }
+}
+
+static const PropValue snp_defaults[] = {
+    { "sev-device", T_STR, .str = "/dev/sev" },
+    { "policy", T_UINT, 0x30000 },
+    { "cbitpos", T_UINT, 0 },
+    { "reduced-phys-bits", T_UINT, 0 },
+    { "guest-visible-workarounds", T_STR, .str = "" },
+    { "id-block", T_STR, .str = "" },
+    { "id-auth", T_STR, .str = "" },
+    { "host-data", T_STR, .str = "" },
+    { "author-key-enabled", T_BOOL, false },
+    { "vcek-disabled", T_BOOL, false },
+    { "kernel-hashes", T_BOOL, false },
+};
+
+/* Every property set; expand()ed by the JSON and key=value forms */
+static const PropValue snp_full[] = {
+    { "sev-device", T_STR, .str = "/dev/null" },
+    { "policy", T_UINT, 0x1130001 },
+    { "cbitpos", T_UINT, 51 },
+    { "reduced-phys-bits", T_UINT, 5 },
+    { "guest-visible-workarounds", T_STR, .str = "@16" },
+    { "id-block", T_STR, .str = "@96" },
+    { "id-auth", T_STR, .str = "@4096" },
+    { "host-data", T_STR, .str = "@32" },
+    { "author-key-enabled", T_BOOL, true },
+    { "vcek-disabled", T_BOOL, true },
+    { "kernel-hashes", T_BOOL, true },
+};
+
+/* The members of @props as JSON ("name": value, ...) */
+static char *props_json(const PropValue *props, size_t n)
+{
+    GString *s = g_string_new(NULL);
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        const PropValue *p = &props[i];
+
+        g_string_append_printf(s, ",\"%s\":", p->name);
+        switch (p->type) {
+        case T_UINT:
+            g_string_append_printf(s, "%" PRIu64, p->num);
+            break;
+        case T_BOOL:
+            g_string_append(s, p->num ? "true" : "false");
+            break;
+        case T_STR: {
+            g_autofree char *v = expand(p->str);
+
+            g_string_append_printf(s, "\"%s\"", v);
+            break;
+        }
+        }
+    }
+    return g_string_free(s, false);
+}
+
+static void test_defaults(void)
+{
+    QTestState *qts = qtest_init("-machine none"
+                                 " -object sev-snp-guest,id=snp0");
+
+    check_props(qts, OBJ_PATH, snp_defaults, ARRAY_SIZE(snp_defaults));
+    qtest_quit(qts);
+}
+
+/* libvirt's form: -object '{"qom-type":"sev-snp-guest",...}' */
+static void test_json(void)
+{
+    g_autofree char *members = props_json(snp_full, ARRAY_SIZE(snp_full));
+    g_autofree char *args = g_strdup_printf(
+        "-machine none -object '{\"qom-type\":\"sev-snp-guest\","
+        "\"id\":\"snp0\"%s}'", members);
+    QTestState *qts = qtest_init(args);
+
+    check_props(qts, OBJ_PATH, snp_full, ARRAY_SIZE(snp_full));
+    qtest_quit(qts);
+}
+
+/* The shape libvirt 10.5+ passes, as read from its test data */
+static void test_json_libvirt(void)
+{
+    g_autofree char *args = expand(
+        "-machine none -object '{\"qom-type\":\"sev-snp-guest\","
+        "\"id\":\"lsec0\",\"cbitpos\":47,\"reduced-phys-bits\":1,"
+        "\"policy\":196608,\"guest-visible-workarounds\":\"@16\","
+        "\"id-block\":\"@96\",\"id-auth\":\"@4096\","
+        "\"host-data\":\"@32\",\"author-key-enabled\":true,"
+        "\"vcek-disabled\":true}'");
+    static const PropValue want[] = {
+        { "cbitpos", T_UINT, 47 },
+        { "reduced-phys-bits", T_UINT, 1 },
+        { "policy", T_UINT, 196608 },
+        { "guest-visible-workarounds", T_STR, .str = "@16" },
+        { "id-block", T_STR, .str = "@96" },
+        { "id-auth", T_STR, .str = "@4096" },
+        { "host-data", T_STR, .str = "@32" },
+        { "author-key-enabled", T_BOOL, true },
+        { "vcek-disabled", T_BOOL, true },
+        { "kernel-hashes", T_BOOL, false },
+        { "sev-device", T_STR, .str = "/dev/sev" },
+    };
+    QTestState *qts = qtest_init(args);
+
+    check_props(qts, "/objects/lsec0", want, ARRAY_SIZE(want));
+    qtest_quit(qts);
+}
+
+static void test_keyval(void)
+{
+    g_autofree char *args = expand(
+        "-machine none -object sev-snp-guest,id=snp0,sev-device=/dev/null,"
+        "policy=0x1130001,cbitpos=51,reduced-phys-bits=5,"
+        "guest-visible-workarounds=@16,id-block=@96,id-auth=@4096,"
+        "host-data=@32,author-key-enabled=on,vcek-disabled=on,"
+        "kernel-hashes=on");
+    QTestState *qts = qtest_init(args);
+
+    check_props(qts, OBJ_PATH, snp_full, ARRAY_SIZE(snp_full));
+    qtest_quit(qts);
+}
+
+/* ------------------------------------------------ the invalid values */
+
+typedef struct InvalidCase {
+    const char *members;    /* JSON members, expand()ed */
+    const char *error;      /* a part of the error message */
+} InvalidCase;
+
+static const InvalidCase invalid_cases[] = {
+    { "\"policy\":65536", "property 'policy' value 0x10000 clears bit 17" },
+    { "\"policy\":0", "property 'policy' value 0x0 clears bit 17" },
+    { "\"policy\":33751040", "property 'policy' value 0x2030000 sets"
+      " reserved bits 0x2000000; bits 63:25 of the SEV-SNP guest policy"
+      " must be zero" },
+    { "\"policy\":18446744073709551615", "sets reserved bits"
+      " 0xfffffffffe000000" },
+    { "\"policy\":458752", "property 'policy' value 0x70000 sets bit 18"
+      " (MIGRATE_MA, 0x40000): QEMU cannot provide a migration agent" },
+    { "\"policy\":\"0x30000\"", "Parameter 'policy' expects uint64" },
+    { "\"cbitpos\":31", "property 'cbitpos' value 31 is out of range: the"
+      " C-bit position (a physical address bit) must be between 32 and 63" },
+    { "\"cbitpos\":64", "property 'cbitpos' value 64 is out of range" },
+    { "\"reduced-phys-bits\":0", "property 'reduced-phys-bits' value 0 is"
+      " out of range: the number of physical address bits lost to memory"
+      " encryption must be between 1 and 63" },
+    { "\"reduced-phys-bits\":64", "property 'reduced-phys-bits' value 64 is"
+      " out of range" },
+    { "\"guest-visible-workarounds\":\"@15\"", "property"
+      " 'guest-visible-workarounds' decodes to 15 bytes, it must decode to"
+      " exactly 16 bytes" },
+    { "\"guest-visible-workarounds\":\"@17\"", "decodes to 17 bytes" },
+    { "\"guest-visible-workarounds\":\"\"", "property"
+      " 'guest-visible-workarounds' decodes to 0 bytes" },
+    { "\"id-block\":\"@95\",\"id-auth\":\"@4096\"", "property 'id-block'"
+      " decodes to 95 bytes, it must decode to exactly 96 bytes" },
+    { "\"id-block\":\"@96\",\"id-auth\":\"@4095\"", "property 'id-auth'"
+      " decodes to 4095 bytes, it must decode to exactly 4096 bytes" },
+    { "\"host-data\":\"@31\"", "property 'host-data' decodes to 31 bytes,"
+      " it must decode to exactly 32 bytes" },
+    { "\"host-data\":\"@33\"", "property 'host-data' decodes to 33 bytes" },
+    { "\"host-data\":\"not*base64\"", "property 'host-data' is not valid"
+      " base64" },
+    { "\"id-auth\":\"@4096\"", "property 'id-auth' is set but 'id-block'"
+      " is not" },
+    { "\"id-block\":\"@96\"", "property 'id-block' is set but 'id-auth' is"
+      " not" },
+    { "\"author-key-enabled\":true", "property 'author-key-enabled' is on"
+      " but 'id-auth' is not set" },
+    { "\"author-key-enabled\":true,\"id-block\":\"@96\"",
+      "property 'id-block' is set but 'id-auth' is not" },
+    { "\"sev-device\":\"\"", "property 'sev-device' is empty" },
+    { "\"bogus\":1", "Parameter 'bogus' is unexpected" },
+};
+
+/* On the command line (JSON form): QEMU exits with status 1 and says why */
+static void test_invalid_cmdline(void)
+{
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(invalid_cases); i++) {
+        g_autofree char *members = expand(invalid_cases[i].members);
+        g_autofree char *args = g_strdup_printf(
+            "-machine none -accel qtest -object '{\"qom-type\":"
+            "\"sev-snp-guest\",\"id\":\"snp0\",%s}'", members);
+        g_autofree char *err = NULL;
+
+        g_assert_cmpint(run_qemu(args, NULL, &err), ==, 1);
+        assert_contains(err, invalid_cases[i].error);
+    }
+}
+
+/* A few in the key=value form: hexadecimal policy, blobs */
+static void test_invalid_keyval(void)
+{
+    static const InvalidCase cases[] = {
+        { "policy=0x10000", "property 'policy' value 0x10000 clears bit 17" },
+        { "policy=0x1030000", "" }, /* bit 24: valid, see below */
+        { "policy=0x2030000", "sets reserved bits 0x2000000" },
+        { "host-data=@16", "property 'host-data' decodes to 16 bytes" },
+        { "cbitpos=0", "property 'cbitpos' value 0 is out of range" },
+        { "author-key-enabled=on", "'author-key-enabled' is on but"
+          " 'id-auth' is not set" },
+    };
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(cases); i++) {
+        g_autofree char *opts = expand(cases[i].members);
+        g_autofree char *args = g_strdup_printf(
+            "-machine none -accel qtest -object sev-snp-guest,id=snp0,%s",
+            opts);
+        g_autofree char *err = NULL;
+        int status = run_qemu(args, NULL, &err);
+
+        if (!*cases[i].error) {
+            g_assert_cmpint(status, ==, 0);
+            g_assert_cmpstr(err, ==, "");
+        } else {
+            g_assert_cmpint(status, ==, 1);
+            assert_contains(err, cases[i].error);
+        }
+    }
+}
+
+/* The debug policy bit is accepted, with a warning */
+static void test_debug_warning(void)
+{
+    g_autofree char *err = NULL;
+
+    g_assert_cmpint(run_qemu("-machine none -accel qtest"
+                             " -object sev-snp-guest,id=snp0,policy=0xb0000",
+                             NULL, &err), ==, 0);
+    assert_contains(err, "warning: sev-snp-guest: property 'policy' value"
+                    " 0xb0000 sets bit 19 (DEBUG)");
+}
+
+/* ------------------------------------------------------------- QMP */
+
+/* object-add of an sev-snp-guest "snp0" with @members (",..." or "") */
+static QDict *object_add(QTestState *qts, const char *members)
+{
+    g_autofree char *json = g_strdup_printf(
+        "{\"qom-type\":\"sev-snp-guest\",\"id\":\"snp0\"%s}", members);
+    QObject *args = qobject_from_json(json, &error_abort);
+
+    return qtest_qmp(qts, "{ 'execute': 'object-add', 'arguments': %p }",
+                     args);
+}
+
+static void test_object_add(void)
+{
+    QTestState *qts = qtest_init("-machine none");
+    g_autofree char *members = props_json(snp_full, ARRAY_SIZE(snp_full));
+    QDict *rsp;
+    size_t i;
+
+    /* Every invalid case is refused, and leaves no object behind */
+    for (i = 0; i < ARRAY_SIZE(invalid_cases); i++) {
+        g_autofree char *m = expand(invalid_cases[i].members);
+        g_autofree char *bad = g_strdup_printf(",%s", m);
+        QDict *error;
+
+        rsp = object_add(qts, bad);
+        error = qdict_get_qdict(rsp, "error");
+        g_assert(error);
+        assert_contains(qdict_get_str(error, "desc"),
+                        invalid_cases[i].error);
+        qobject_unref(rsp);
+    }
+
+    rsp = object_add(qts, members);
+    g_assert(qdict_haskey(rsp, "return"));
+    qobject_unref(rsp);
+    check_props(qts, OBJ_PATH, snp_full, ARRAY_SIZE(snp_full));
+
+    /* qom-set goes through the same checks */
+    rsp = qtest_qmp(qts, "{ 'execute': 'qom-set', 'arguments':"
+                    " { 'path': %s, 'property': 'policy', 'value': 1 } }",
+                    OBJ_PATH);
+    assert_contains(qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"),
+                    "property 'policy' value 0x1 clears bit 17");
+    qobject_unref(rsp);
+    check_props(qts, OBJ_PATH, snp_full, ARRAY_SIZE(snp_full));
+
+    rsp = qtest_qmp(qts, "{ 'execute': 'object-del',"
+                    " 'arguments': { 'id': 'snp0' } }");
+    g_assert(qdict_haskey(rsp, "return"));
+    qobject_unref(rsp);
+    qtest_quit(qts);
+}
+
+/* The sev-guest object is unchanged */
+static void test_sev_guest(void)
+{
+    static const PropValue want[] = {
+        { "sev-device", T_STR, .str = "/dev/sev" },
+        { "policy", T_UINT, 1 },
+        { "handle", T_UINT, 0 },
+        { "cbitpos", T_UINT, 47 },
+        { "reduced-phys-bits", T_UINT, 1 },
+        { "kernel-hashes", T_BOOL, false },
+    };
+    QTestState *qts = qtest_init("-machine none -object sev-guest,id=sev0,"
+                                 "cbitpos=47,reduced-phys-bits=1");
+    g_autofree char *err = NULL;
+
+    check_props(qts, "/objects/sev0", want, ARRAY_SIZE(want));
+    qtest_quit(qts);
+
+    /* Its schema still requires reduced-phys-bits */
+    g_assert_cmpint(run_qemu("-machine none -accel qtest -object"
+                             " '{\"qom-type\":\"sev-guest\",\"id\":\"sev0\"}'",
+                             NULL, &err), ==, 1);
+    assert_contains(err, "Parameter 'reduced-phys-bits' is missing");
+}
+
+/* Without KVM, the guest is refused (not run, and no abort) */
+static void test_tcg_refused(void)
+{
+    g_autofree char *err = NULL;
+
+    g_assert_cmpint(run_qemu("-machine none,confidential-guest-support=snp0"
+                             " -accel tcg -object sev-snp-guest,id=snp0",
+                             NULL, &err), ==, 1);
+    assert_contains(err, "confidential-guest-support=snp0 (sev-snp-guest) is"
+                    " not supported by the tcg accelerator");
+}
+
+/* ------------------------------------------- when KVM starts the guest */
+
+/*
+ * Run an SNP guest with KVM: the simulator when it is built, else the
+ * host's /dev/kvm.  Returns false (the test skipped) without either.
+ */
+static bool run_kvm(const char *machine_opts, const char *extra,
+                    int *status, char **err)
+{
+    g_autofree char *sim = kvmsim_library();
+    g_autofree char *args = NULL;
+
+    if (!sim && access("/dev/kvm", R_OK | W_OK)) {
+        g_test_skip("neither the KVM simulator (tests/kvm-sim) nor"
+                    " /dev/kvm is available");
+        return false;
+    }
+    args = g_strdup_printf("-machine q35,confidential-guest-support=snp0%s"
+                           " -accel kvm %s", machine_opts, extra);
+    *status = run_qemu(args, sim, err);
+    return true;
+}
+
+static void test_kernel_irqchip_off(void)
+{
+    g_autofree char *err = NULL;
+    int status;
+
+    if (!run_kvm(",kernel-irqchip=off", "-object sev-snp-guest,id=snp0",
+                 &status, &err)) {
+        return;
+    }
+    g_assert_cmpint(status, ==, 1);
+    assert_contains(err, "SEV-SNP guests require in-kernel irqchip support");
+    assert_contains(err, "Use kernel-irqchip=split or kernel-irqchip=on");
+}
+
+static void test_kernel_irqchip_split(void)
+{
+    g_autofree char *err = NULL;
+    int status;
+
+    if (!run_kvm(",kernel-irqchip=split", "-object sev-snp-guest,id=snp0",
+                 &status, &err)) {
+        return;
+    }
+    g_assert(!strstr(err, "irqchip"));
+}
+
+static void test_smt(void)
+{
+    g_autofree char *err = NULL;
+    int status;
+
+    if (!run_kvm("", "-smp 2,threads=2"
+                 " -object sev-snp-guest,id=snp0,policy=0x20000",
+                 &status, &err)) {
+        return;
+    }
+    g_assert_cmpint(status, ==, 1);
+    assert_contains(err, "sev-snp-guest 'snp0': policy 0x20000 clears bit 16"
+                    " (SMT allowed) but -smp asks for 2 threads per core");
+}
+
+static void test_only_migratable(void)
+{
+    g_autofree char *err = NULL;
+    int status;
+
+    if (!run_kvm("", "-only-migratable -object sev-snp-guest,id=snp0",
+                 &status, &err)) {
+        return;
+    }
+    g_assert_cmpint(status, ==, 1);
+    assert_contains(err, "sev-snp-guest 'snp0': an SEV-SNP guest cannot be"
+                    " migrated");
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    qtest_add_func("/sev-snp-guest/defaults", test_defaults);
+    qtest_add_func("/sev-snp-guest/json", test_json);
+    qtest_add_func("/sev-snp-guest/json-libvirt", test_json_libvirt);
+    qtest_add_func("/sev-snp-guest/keyval", test_keyval);
+    qtest_add_func("/sev-snp-guest/invalid/cmdline", test_invalid_cmdline);
+    qtest_add_func("/sev-snp-guest/invalid/keyval", test_invalid_keyval);
+    qtest_add_func("/sev-snp-guest/debug-warning", test_debug_warning);
+    qtest_add_func("/sev-snp-guest/object-add", test_object_add);
+    qtest_add_func("/sev-snp-guest/sev-guest-unchanged", test_sev_guest);
+    qtest_add_func("/sev-snp-guest/tcg-refused", test_tcg_refused);
+    qtest_add_func("/sev-snp-guest/kvm/kernel-irqchip-off",
+                   test_kernel_irqchip_off);
+    qtest_add_func("/sev-snp-guest/kvm/kernel-irqchip-split",
+                   test_kernel_irqchip_split);
+    qtest_add_func("/sev-snp-guest/kvm/smt", test_smt);
+    qtest_add_func("/sev-snp-guest/kvm/only-migratable",
+                   test_only_migratable);
+
+    return g_test_run();
+}
