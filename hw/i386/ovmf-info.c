@@ -78,7 +78,8 @@ static bool parse_entries(OvmfInfo *info, Error **errp)
         }
         if (len > remaining) {
             error_setg(errp, "OVMF table: entry at offset %zu has length %u,"
-                       " beyond the table start", remaining - ENTRY_TRAILER_SIZE, len);
+                       " beyond the table start",
+                       remaining - ENTRY_TRAILER_SIZE, len);
             return false;
         }
         assert(n < max);

@@ -68,8 +68,6 @@ void ovmf_info_fuzz_one(const uint8_t *data, size_t size)
 }
 
 #ifdef OVMF_INFO_LIBFUZZER
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     ovmf_info_fuzz_one(data, size);

@@ -14,4 +14,9 @@
 /* Parse @data as an image, use every accessor, check the invariants */
 void ovmf_info_fuzz_one(const uint8_t *data, size_t size);
 
+#ifdef OVMF_INFO_LIBFUZZER
+/* The libFuzzer entry point */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#endif
+
 #endif
