@@ -81,4 +81,49 @@ static inline void kvmsim_close(KvmSimClient *c)
     }
 }
 
+#ifdef LIBQTEST_H
+/*
+ * A QEMU started by a qtest with the simulator preloaded: only the QEMU
+ * child gets it.  $KVMSIM_LIB, set by meson, names the library.
+ */
+typedef struct KvmSimVM {
+    QTestState *qts;
+    KvmSimClient *ctl;
+    char *dir;
+    char *sock;
+} KvmSimVM;
+
+/* Start QEMU with ARGS; false, with the test skipped, without the library */
+static inline bool kvmsim_vm_start(KvmSimVM *vm, const char *args)
+{
+    const char *lib = getenv("KVMSIM_LIB");
+
+    if (!lib || !g_file_test(lib, G_FILE_TEST_EXISTS)) {
+        g_test_skip("KVMSIM_LIB does not name the kvm-sim library");
+        return false;
+    }
+    vm->dir = g_dir_make_tmp("kvm-sim-qtest-XXXXXX", NULL);
+    g_assert_nonnull(vm->dir);
+    vm->sock = g_build_filename(vm->dir, "ctl", NULL);
+    g_setenv("LD_PRELOAD", lib, true);
+    g_setenv("KVMSIM_CTL", vm->sock, true);
+    vm->qts = qtest_init(args);
+    g_unsetenv("LD_PRELOAD");
+    g_unsetenv("KVMSIM_CTL");
+    vm->ctl = kvmsim_connect(vm->sock);
+    g_assert_nonnull(vm->ctl);
+    return true;
+}
+
+static inline void kvmsim_vm_stop(KvmSimVM *vm)
+{
+    kvmsim_close(vm->ctl);
+    qtest_quit(vm->qts);
+    unlink(vm->sock);
+    rmdir(vm->dir);
+    g_free(vm->sock);
+    g_free(vm->dir);
+}
+#endif
+
 #endif

@@ -23,46 +23,17 @@
 #define EINVAL_RET "18446744073709551594"       /* (uint64_t)-KVM_EINVAL */
 #define RAM_MB 256
 
-typedef struct Ctx {
-    QTestState *qts;
-    KvmSimClient *ctl;
-    char *dir;
-    char *sock;
-} Ctx;
+typedef KvmSimVM Ctx;
 
 static bool start(Ctx *c, const char *extra)
 {
-    const char *lib = getenv("KVMSIM_LIB");
     g_autofree char *args = NULL;
 
-    if (!lib || !g_file_test(lib, G_FILE_TEST_EXISTS)) {
-        g_test_skip("KVMSIM_LIB does not name the kvm-sim library");
-        return false;
-    }
-    c->dir = g_dir_make_tmp("kvm-private-mem-XXXXXX", NULL);
-    g_assert_nonnull(c->dir);
-    c->sock = g_build_filename(c->dir, "ctl", NULL);
     args = g_strdup_printf("-accel kvm,x-private-memory-test=on "
                            "-machine q35,smm=off -m %d %s", RAM_MB,
                            extra ? extra : "");
-    g_setenv("LD_PRELOAD", lib, true);
-    g_setenv("KVMSIM_CTL", c->sock, true);
-    c->qts = qtest_init(args);
-    g_unsetenv("LD_PRELOAD");
-    g_unsetenv("KVMSIM_CTL");
-    c->ctl = kvmsim_connect(c->sock);
-    g_assert_nonnull(c->ctl);
-    return true;
-}
 
-static void stop(Ctx *c)
-{
-    kvmsim_close(c->ctl);
-    qtest_quit(c->qts);
-    unlink(c->sock);
-    rmdir(c->dir);
-    g_free(c->sock);
-    g_free(c->dir);
+    return kvmsim_vm_start(c, args);
 }
 
 static char *qemu_ranges(Ctx *c)
@@ -195,7 +166,7 @@ static void test_convert(void)
     g_assert_cmpuint(qemu_counter(&c, "x-private-refused"), ==, 0);
     st = status(&c);
     g_assert_cmpstr(st, ==, "running");
-    stop(&c);
+    kvmsim_vm_stop(&c);
 }
 
 static void test_hostile(void)
@@ -241,7 +212,7 @@ static void test_hostile(void)
     run_exit(&c, "memory-fault 0x10000000 0x1000 1");
     st = status(&c);
     g_assert_cmpstr(st, ==, "internal-error");
-    stop(&c);
+    kvmsim_vm_stop(&c);
 }
 
 /* Migration is blocked: private memory cannot be read by QEMU */
@@ -260,7 +231,7 @@ static void test_migration_blocked(void)
     desc = qdict_get_str(qdict_get_qdict(resp, "error"), "desc");
     g_assert_nonnull(strstr(desc, "private"));
     qobject_unref(resp);
-    stop(&c);
+    kvmsim_vm_stop(&c);
 }
 
 int main(int argc, char **argv)

@@ -21,35 +21,6 @@
 
 #define OVMF_PATH "/usr/share/ovmf/OVMF.fd"
 
-/* Start QEMU with the simulator preloaded; *sock gets the control socket */
-static QTestState *kvmsim_qtest_start(const char *lib, char **dir,
-                                      char **sock, const char *args)
-{
-    QTestState *qts;
-
-    *dir = g_dir_make_tmp("kvm-sim-qtest-XXXXXX", NULL);
-    g_assert_nonnull(*dir);
-    *sock = g_build_filename(*dir, "ctl", NULL);
-    /* only the QEMU child gets the simulator */
-    g_setenv("LD_PRELOAD", lib, true);
-    g_setenv("KVMSIM_CTL", *sock, true);
-    qts = qtest_init(args);
-    g_unsetenv("LD_PRELOAD");
-    g_unsetenv("KVMSIM_CTL");
-    return qts;
-}
-
-static const char *kvmsim_lib(void)
-{
-    const char *lib = getenv("KVMSIM_LIB");
-
-    if (!lib || !g_file_test(lib, G_FILE_TEST_EXISTS)) {
-        g_test_skip("KVMSIM_LIB does not name the kvm-sim library");
-        return NULL;
-    }
-    return lib;
-}
-
 static void assert_running(QTestState *qts)
 {
     QDict *resp = qtest_qmp(qts, "{'execute': 'query-status'}");
@@ -62,22 +33,21 @@ static void assert_running(QTestState *qts)
 static void test_kvm_sim_smp(const void *data)
 {
     int ncpus = GPOINTER_TO_INT(data);
-    const char *lib = kvmsim_lib();
-    g_autofree char *dir = NULL;
-    g_autofree char *sock = NULL;
     g_autofree char *args = NULL;
     g_autofree char *state = NULL;
     g_autofree char *expect = NULL;
     g_autofree char *r = NULL;
+    KvmSimVM vm;
     KvmSimClient *ctl;
     QTestState *qts;
     QDict *resp, *ret;
 
-    if (!lib) {
+    args = g_strdup_printf("-accel kvm -machine q35 -smp %d -m 256", ncpus);
+    if (!kvmsim_vm_start(&vm, args)) {
         return;
     }
-    args = g_strdup_printf("-accel kvm -machine q35 -smp %d -m 256", ncpus);
-    qts = kvmsim_qtest_start(lib, &dir, &sock, args);
+    qts = vm.qts;
+    ctl = vm.ctl;
 
     resp = qtest_qmp(qts, "{'execute': 'query-kvm'}");
     ret = qdict_get_qdict(resp, "return");
@@ -87,8 +57,6 @@ static void test_kvm_sim_smp(const void *data)
     assert_running(qts);
 
     /* the simulator saw the VM QEMU created */
-    ctl = kvmsim_connect(sock);
-    g_assert_nonnull(ctl);
     state = kvmsim_request(ctl, "query state");
     expect = g_strdup_printf("\"vcpus\":%d,", ncpus);
     g_assert_nonnull(strstr(state, expect));
@@ -102,10 +70,7 @@ static void test_kvm_sim_smp(const void *data)
     g_assert_cmpstr(r, ==, "{\"ok\":true,\"reentered\":true}");
     assert_running(qts);
 
-    kvmsim_close(ctl);
-    qtest_quit(qts);
-    unlink(sock);
-    rmdir(dir);
+    kvmsim_vm_stop(&vm);
 }
 
 /*
@@ -114,19 +79,13 @@ static void test_kvm_sim_smp(const void *data)
  */
 static void test_kvm_sim_sev_es(void)
 {
-    const char *lib = kvmsim_lib();
     unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
-    g_autofree char *dir = NULL;
-    g_autofree char *sock = NULL;
     g_autofree char *args = NULL;
     g_autofree char *state = NULL;
-    KvmSimClient *ctl;
+    KvmSimVM vm;
     QTestState *qts;
     QDict *resp, *ret;
 
-    if (!lib) {
-        return;
-    }
     if (!g_file_test(OVMF_PATH, G_FILE_TEST_EXISTS)) {
         g_test_skip("no " OVMF_PATH);
         return;
@@ -136,7 +95,10 @@ static void test_kvm_sim_sev_es(void)
                            "support=sev0 -object sev-guest,id=sev0,"
                            "cbitpos=%u,reduced-phys-bits=1,policy=0x5 "
                            "-smp 2 -m 256 -bios " OVMF_PATH, ebx & 0x3f);
-    qts = kvmsim_qtest_start(lib, &dir, &sock, args);
+    if (!kvmsim_vm_start(&vm, args)) {
+        return;
+    }
+    qts = vm.qts;
 
     resp = qtest_qmp(qts, "{'execute': 'query-sev'}");
     ret = qdict_get_qdict(resp, "return");
@@ -146,15 +108,10 @@ static void test_kvm_sim_sev_es(void)
     qobject_unref(resp);
     assert_running(qts);
 
-    ctl = kvmsim_connect(sock);
-    g_assert_nonnull(ctl);
-    state = kvmsim_request(ctl, "query state");
+    state = kvmsim_request(vm.ctl, "query state");
     g_assert_nonnull(strstr(state, "\"sev_state\":\"finished\",\"es\":true"));
 
-    kvmsim_close(ctl);
-    qtest_quit(qts);
-    unlink(sock);
-    rmdir(dir);
+    kvmsim_vm_stop(&vm);
 }
 
 int main(int argc, char **argv)

@@ -71,25 +71,15 @@ typedef struct TermCase {
     const TermAction *action;
 } TermCase;
 
-typedef struct TermVM {
-    QTestState *qts;
-    KvmSimClient *ctl;
-    char *dir;
-    char *sock;
-} TermVM;
+typedef KvmSimVM TermVM;
 
 static bool term_vm_start(TermVM *vm, const TermGuest *guest,
                           const char *extra)
 {
-    const char *lib = getenv("KVMSIM_LIB");
     unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
     g_autofree char *cgs = NULL;
     g_autofree char *args = NULL;
 
-    if (!lib || !g_file_test(lib, G_FILE_TEST_EXISTS)) {
-        g_test_skip("KVMSIM_LIB does not name the kvm-sim library");
-        return false;
-    }
     if (!g_file_test(OVMF_PATH, G_FILE_TEST_EXISTS)) {
         g_test_skip("no " OVMF_PATH);
         return false;
@@ -103,28 +93,7 @@ static bool term_vm_start(TermVM *vm, const TermGuest *guest,
     args = g_strdup_printf("-accel kvm %s -smp 2 -m 256 -bios %s %s",
                            cgs, OVMF_PATH, extra);
 
-    vm->dir = g_dir_make_tmp("sev-term-qtest-XXXXXX", NULL);
-    g_assert_nonnull(vm->dir);
-    vm->sock = g_build_filename(vm->dir, "ctl", NULL);
-    /* only the QEMU child gets the simulator */
-    g_setenv("LD_PRELOAD", lib, true);
-    g_setenv("KVMSIM_CTL", vm->sock, true);
-    vm->qts = qtest_init(args);
-    g_unsetenv("LD_PRELOAD");
-    g_unsetenv("KVMSIM_CTL");
-    vm->ctl = kvmsim_connect(vm->sock);
-    g_assert_nonnull(vm->ctl);
-    return true;
-}
-
-static void term_vm_stop(TermVM *vm)
-{
-    kvmsim_close(vm->ctl);
-    qtest_quit(vm->qts);
-    unlink(vm->sock);
-    rmdir(vm->dir);
-    g_free(vm->sock);
-    g_free(vm->dir);
+    return kvmsim_vm_start(vm, args);
 }
 
 static void sim_ok(TermVM *vm, const char *req)
@@ -255,7 +224,7 @@ static void test_action(const void *opaque)
         g_assert_cmpstr(status, ==, "running");
         break;
     }
-    term_vm_stop(&vm);
+    kvmsim_vm_stop(&vm);
 }
 
 /*
@@ -319,7 +288,7 @@ static void test_values(const void *opaque)
         status = query_status(vm.qts);
         g_assert_cmpstr(status, ==, "running");
     }
-    term_vm_stop(&vm);
+    kvmsim_vm_stop(&vm);
 }
 
 /*
@@ -385,7 +354,7 @@ static void test_flood(const void *opaque)
     g_assert_nonnull(strstr(desc, "more requests since the last one "
                             "reported"));
     qobject_unref(ev);
-    term_vm_stop(&vm);
+    kvmsim_vm_stop(&vm);
 }
 
 int main(int argc, char **argv)
