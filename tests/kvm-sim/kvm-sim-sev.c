@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include "kvm-sim.h"
 
@@ -366,6 +367,8 @@ static bool ks_cpuid_page_ok(uint8_t *page)
 {
     uint32_t *count = (uint32_t *)page;
     const struct kvm_cpuid_entry2 *sup;
+    const char *reject;
+    unsigned int rfn = 0, rreg = 0, rmask = 0;
     int nsup, j;
     uint32_t i;
     bool ok = true;
@@ -375,11 +378,21 @@ static bool ks_cpuid_page_ok(uint8_t *page)
         ok = false;
     }
     sup = ks_supported_cpuid(&nsup);
+    /* KVMSIM_CPUID_REJECT=LEAF:REG:MASK, a firmware refusing those bits */
+    reject = getenv("KVMSIM_CPUID_REJECT");
+    if (reject && sscanf(reject, "%x:%u:%x", &rfn, &rreg, &rmask) != 3) {
+        rmask = 0;
+    }
     for (i = 0; i < *count; i++) {
         uint32_t *e = (uint32_t *)(page + 16 + i * 48);
         uint32_t fn = e[0], idx = e[1];
         uint32_t *out = &e[6];          /* eax, ebx, ecx, edx */
         int regmask;
+
+        if (rmask && fn == rfn && rreg < 4 && (out[rreg] & rmask)) {
+            out[rreg] &= ~rmask;
+            ok = false;
+        }
 
         switch (fn) {
         case 0x1:

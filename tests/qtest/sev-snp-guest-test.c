@@ -1,7 +1,8 @@
 /*
  * QTest for the sev-snp-guest object: its properties, their validation,
- * the JSON form libvirt uses, object-add, and the checks made when KVM
- * starts (in-kernel irqchip, SMT, migration blocker).
+ * the JSON form libvirt uses, object-add, the checks made when KVM
+ * starts (in-kernel irqchip, SMT, migration blocker), the firmware rules
+ * and a failure injected at each launch command.
  *
  * Copyright the qemu-snp authors
  *
@@ -591,8 +592,180 @@ static void test_only_migratable(void)
                     " migrated");
 }
 
+/* ---------------------------------------------- firmware and launch */
+
+/* The Debian OVMF image for the launch, or NULL (the test skipped) */
+static char *ovmf_image(void)
+{
+    const char *dir = g_getenv("QSNP_FIRMWARE_DIR");
+    char *path = g_build_filename(dir ? dir : "", "OVMF-2022.11.fd", NULL);
+
+    if (!dir || access(path, R_OK)) {
+        g_free(path);
+        path = g_strdup("/usr/share/ovmf/OVMF.fd");
+    }
+    if (access(path, R_OK)) {
+        g_test_skip("no OVMF image");
+        g_free(path);
+        return NULL;
+    }
+    return path;
+}
+
+/* Launch with @fw_args and @env set; QEMU must fail saying @expect... */
+static void run_refused(const char *fw_args, const char *env,
+                        const char *expect1, const char *expect2)
+{
+    g_autofree char *err = NULL;
+    g_autofree char *extra = g_strdup_printf("-object sev-snp-guest,id=snp0"
+                                             " -m 512 %s", fw_args);
+    g_auto(GStrv) kv = env ? g_strsplit(env, "=", 2) : NULL;
+    int status;
+    bool ran;
+
+    if (kv) {
+        g_setenv(kv[0], kv[1], true);
+    }
+    ran = run_kvm("", extra, &status, &err);
+    if (kv) {
+        g_unsetenv(kv[0]);
+    }
+    if (!ran) {
+        return;
+    }
+    g_assert_cmpint(status, ==, 1);
+    assert_contains(err, expect1);
+    if (expect2) {
+        assert_contains(err, expect2);
+    }
+}
+
+typedef struct FailCase {
+    const char *path;
+    const char *inject;         /* KVMSIM_FAIL */
+    const char *message;
+} FailCase;
+
+static const FailCase fail_cases[] = {
+    { "init2", "KVM_SEV_INIT2:0x16", "KVM_SEV_INIT2 failed" },
+    { "launch-start", "KVM_SEV_SNP_LAUNCH_START:0x16",
+      "SNP_LAUNCH_START failed" },
+    { "launch-update", "KVM_SEV_SNP_LAUNCH_UPDATE:0x16",
+      "SNP_LAUNCH_UPDATE of firmware failed" },
+    { "launch-update-vmsa", "KVM_SEV_SNP_LAUNCH_UPDATE_VMSA:0x16",
+      "SNP_LAUNCH_FINISH failed" },
+    { "launch-finish", "KVM_SEV_SNP_LAUNCH_FINISH:0x16",
+      "SNP_LAUNCH_FINISH failed" },
+};
+
+/* A firmware error at each command stops QEMU, naming both */
+static void test_fail(const void *opaque)
+{
+    const FailCase *fc = opaque;
+    g_autofree char *fw = ovmf_image();
+    g_autofree char *env = g_strdup_printf("KVMSIM_FAIL=%s", fc->inject);
+    g_autofree char *bios = NULL;
+
+    if (!fw) {
+        return;
+    }
+    bios = g_strdup_printf("-bios %s", fw);
+    run_refused(bios, env, fc->message, "firmware status 0x16 INVALID_PARAM");
+}
+
+/* CPUID entries the firmware refuses are reported one by one */
+static void test_cpuid_rejected(void)
+{
+    g_autofree char *fw = ovmf_image();
+    g_autofree char *bios = NULL;
+
+    if (!fw) {
+        return;
+    }
+    bios = g_strdup_printf("-bios %s", fw);
+    run_refused(bios, "KVMSIM_CPUID_REJECT=1:2:80000000",
+                "SNP_LAUNCH_UPDATE of CPUID failed",
+                "CPUID leaf 0x1 subleaf 0x0: QEMU gave");
+}
+
+static void test_pflash_writable(void)
+{
+    g_autofree char *fw = ovmf_image();
+    g_autofree char *tmp = NULL;
+    g_autofree char *args = NULL;
+    g_autofree gchar *data = NULL;
+    gsize len;
+    int fd;
+
+    if (!fw) {
+        return;
+    }
+    /* a writable copy: the image itself may be read-only */
+    g_assert_true(g_file_get_contents(fw, &data, &len, NULL));
+    fd = g_file_open_tmp("snp-pflash-XXXXXX", &tmp, NULL);
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    g_assert_true(g_file_set_contents(tmp, data, len, NULL));
+    args = g_strdup_printf("-blockdev driver=file,filename=%s,node-name=fw0"
+                           " -machine pflash0=fw0", tmp);
+    run_refused(args, NULL, "pflash0 must be read-only for an SEV-SNP guest",
+                "read-only=on");
+    unlink(tmp);
+}
+
+static void test_pflash1(void)
+{
+    g_autofree char *fw = ovmf_image();
+    g_autofree char *args = NULL;
+
+    if (!fw) {
+        return;
+    }
+    args = g_strdup_printf("-blockdev driver=file,filename=%s,node-name=fw0,"
+                           "read-only=on -blockdev driver=file,filename=%s,"
+                           "node-name=vars0,read-only=on -machine pflash0=fw0"
+                           " -machine pflash1=vars0", fw, fw);
+    run_refused(args, NULL, "pflash1 (a UEFI variable store) cannot be used"
+                " by an SEV-SNP guest", "no pflash1");
+}
+
+/* SeaBIOS has no SEV-ES reset block: the APs could not start */
+static void test_no_reset_block(void)
+{
+    run_refused("", NULL, "the firmware cannot start an SEV-SNP guest's APs",
+                "use an OVMF build with SEV-ES/SEV-SNP support");
+}
+
+static void test_dry_run_kvm(void)
+{
+    run_refused("-object sev-snp-guest,id=dry0,dry-run=on -machine"
+                " confidential-guest-support=dry0", NULL,
+                "sev-snp-guest 'dry0': property 'dry-run' is on",
+                "use it with -accel tcg");
+}
+
+/* The dry run: measured, then refused to run */
+static void test_dry_run_tcg(void)
+{
+    g_autofree char *fw = ovmf_image();
+    g_autofree char *err = NULL;
+    g_autofree char *args = NULL;
+
+    if (!fw) {
+        return;
+    }
+    args = g_strdup_printf("-machine q35,confidential-guest-support=snp0"
+                           " -accel tcg -object sev-snp-guest,id=snp0,"
+                           "dry-run=on -m 512 -bios %s", fw);
+    g_assert_cmpint(run_qemu(args, NULL, &err), ==, 0);
+    assert_contains(err, "dry-run=on measures the launch only; the guest"
+                    " does not run");
+}
+
 int main(int argc, char **argv)
 {
+    size_t i;
+
     g_test_init(&argc, &argv, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -613,6 +786,19 @@ int main(int argc, char **argv)
     qtest_add_func("/sev-snp-guest/kvm/smt", test_smt);
     qtest_add_func("/sev-snp-guest/kvm/only-migratable",
                    test_only_migratable);
+    for (i = 0; i < ARRAY_SIZE(fail_cases); i++) {
+        g_autofree char *path = g_strdup_printf("/sev-snp-guest/kvm/fail/%s",
+                                                fail_cases[i].path);
+
+        qtest_add_data_func(path, &fail_cases[i], test_fail);
+    }
+    qtest_add_func("/sev-snp-guest/kvm/cpuid-rejected", test_cpuid_rejected);
+    qtest_add_func("/sev-snp-guest/kvm/pflash0-writable",
+                   test_pflash_writable);
+    qtest_add_func("/sev-snp-guest/kvm/pflash1", test_pflash1);
+    qtest_add_func("/sev-snp-guest/kvm/no-reset-block", test_no_reset_block);
+    qtest_add_func("/sev-snp-guest/kvm/dry-run", test_dry_run_kvm);
+    qtest_add_func("/sev-snp-guest/dry-run", test_dry_run_tcg);
 
     return g_test_run();
 }

@@ -32,12 +32,13 @@ typedef struct TermGuest {
 } TermGuest;
 
 /*
- * The confidential guest types.  An SEV-SNP guest is one more line, e.g.
- * { "snp", "-object sev-snp-guest,id=cgs0,policy=0x30000,cbitpos=%u,"
- *   "reduced-phys-bits=1 -machine q35,confidential-guest-support=cgs0" },
+ * The confidential guest types.  The SEV-SNP guest takes the host's C-bit
+ * position (cbitpos left out), as libvirt lets it.
  */
 static const TermGuest guests[] = {
     { "sev-es", "-object sev-guest,id=cgs0,policy=0x5,cbitpos=%u,"
+      "reduced-phys-bits=1 -machine q35,confidential-guest-support=cgs0" },
+    { "snp", "-object sev-snp-guest,id=cgs0,policy=0x30000,"
       "reduced-phys-bits=1 -machine q35,confidential-guest-support=cgs0" },
 };
 

@@ -16,9 +16,21 @@
 #include "qemu/module.h"
 #include "qom/object_interfaces.h"
 #include "migration/blocker.h"
+#include "exec/address-spaces.h"
+#include "hw/core/cpu.h"
+#include "hw/i386/pc.h"
+#include "hw/qdev-core.h"
+#include "sysemu/cpus.h"
+#include "sysemu/hw_accel.h"
 #include "sysemu/kvm.h"
+#include "sysemu/runstate.h"
+#include "sysemu/sysemu.h"
+#include "accel/kvm/kvm-private-mem.h"
+#include "cpu.h"
+#include "kvm/kvm_i386.h"
 #include "sev.h"
 #include "sev-snp.h"
+#include "snp-vmsa.h"
 #include "target/i386/trace.h"
 
 static SevSnpGuestState *snp_guest;
@@ -26,8 +38,14 @@ static SevSnpGuestState *snp_guest;
 /* The field at @offset in a SevSnpGuestState, for table-driven properties */
 #define SNP_FIELD(snp, offset, type) ((type *)((char *)(snp) + (offset)))
 
+static int snp_dry_runs;
+static void snp_activate_dry_run(void);
+
 SevSnpGuestState *sev_snp_guest(void)
 {
+    if (!snp_guest && snp_dry_runs) {
+        snp_activate_dry_run();
+    }
     return snp_guest;
 }
 
@@ -345,6 +363,7 @@ static void snp_set_sev_device(Object *obj, const char *value, Error **errp)
 SNP_BOOL_PROP(kernel_hashes, "kernel-hashes")
 SNP_BOOL_PROP(author_key_enabled, "author-key-enabled")
 SNP_BOOL_PROP(vcek_disabled, "vcek-disabled")
+SNP_BOOL_PROP(dry_run, "dry-run")
 
 /* -------------------------------------------------------- the object */
 
@@ -370,6 +389,11 @@ static void snp_complete(UserCreatable *uc, Error **errp)
                    " on but 'id-auth' is not set: the author key is part of"
                    " the ID authentication information");
         return;
+    }
+    if (snp->dry_run) {
+        /* No accelerator initialises it: it is ready as it is */
+        snp->parent_obj.ready = true;
+        snp_dry_runs++;
     }
 }
 
@@ -401,15 +425,398 @@ void sev_snp_launch_finish_params(const SevSnpGuestState *snp,
     memcpy(params->host_data, snp->host_data, sizeof(params->host_data));
 }
 
+/* ------------------------------------------------------- the launch */
+
 /*
- * The launch: KVM_SEV_INIT2 and KVM_SEV_SNP_LAUNCH_START, with
- * sev_snp_launch_start_params().  It is not part of this file yet.
+ * The launch runs in three steps:
+ *   kvm_arch_init():   KVM_SEV_INIT2, SNP_LAUNCH_START (snp_launch_init)
+ *   machine init done: SNP_LAUNCH_UPDATE of each step of the plan
+ *   first VM start:    the VMSAs, SNP_LAUNCH_FINISH (snp_launch_finish)
+ * With dry-run=on (any accelerator but kvm) no command is issued: the
+ * same code measures what it would hand the firmware, all of it when the
+ * machine is complete, and the guest never runs.
  */
+
+/* Issue the KVM_MEMORY_ENCRYPT_OP @cmd; on failure, say which and why */
+static bool snp_command(SevSnpGuestState *snp, int cmd, const char *name,
+                        void *data, const char *what, Error **errp)
+{
+    int fw_error = 0;
+    int ret = sev_ioctl(snp->sev_fd, cmd, data, &fw_error);
+
+    if (ret < 0) {
+        error_setg(errp, "sev-snp-guest '%s': %s%s%s failed: %s (firmware"
+                   " status 0x%x %s: %s)", snp_name(snp), name,
+                   what ? " of " : "", what ? what : "", strerror(errno),
+                   fw_error, snp_fw_error_name(fw_error),
+                   sev_fw_error_to_str(fw_error));
+        return false;
+    }
+    return true;
+}
+
 static int snp_launch_init(SevSnpGuestState *snp, Error **errp)
 {
-    error_setg(errp, "sev-snp-guest '%s': the SEV-SNP launch is not"
-               " available in this build of QEMU", snp_name(snp));
-    return -1;
+    struct kvm_sev_init init = { .ghcb_version = 2 };
+    struct kvm_sev_snp_launch_start start;
+    const char *hint;
+    uint32_t ebx;
+
+    host_cpuid(0x8000001f, 0, NULL, &ebx, NULL, NULL);
+    snp->host_cbitpos = ebx & 0x3f;
+    if (snp->cbitpos && snp->host_cbitpos &&
+        snp->cbitpos != snp->host_cbitpos) {
+        error_setg(errp, "sev-snp-guest '%s': property 'cbitpos' is %u, but"
+                   " this host's C-bit is bit %u: give %u or leave it out",
+                   snp_name(snp), snp->cbitpos, snp->host_cbitpos,
+                   snp->host_cbitpos);
+        return -1;
+    }
+
+    snp->sev_fd = qemu_open_old(snp->sev_device, O_RDWR);
+    if (snp->sev_fd < 0) {
+        error_setg_errno(errp, errno, "sev-snp-guest '%s': cannot open"
+                         " 'sev-device' %s", snp_name(snp), snp->sev_device);
+        return -1;
+    }
+    if (!snp_command(snp, KVM_SEV_INIT2, "KVM_SEV_INIT2", &init, NULL,
+                     errp)) {
+        return -1;
+    }
+    sev_snp_launch_start_params(snp, &start);
+    if (!snp_command(snp, KVM_SEV_SNP_LAUNCH_START, "SNP_LAUNCH_START",
+                     &start, NULL, errp)) {
+        hint = errno == EINVAL ? sev_snp_policy_kvm_hint(snp->policy) : NULL;
+        if (hint) {
+            error_append_hint(errp, "%s\n", hint);
+        }
+        return -1;
+    }
+    trace_sev_snp_launch_start(snp->policy);
+    snp->state = SEV_SNP_LAUNCH_STARTED;
+    return 0;
+}
+
+/* The host address of guest RAM [@gpa, @gpa + @len), or NULL */
+static uint8_t *snp_guest_ram(uint64_t gpa, uint64_t len)
+{
+    MemoryRegionSection sec = memory_region_find(get_system_memory(), gpa,
+                                                 len);
+    uint8_t *p = NULL;
+
+    if (!sec.mr) {
+        return NULL;
+    }
+    if (memory_region_is_ram(sec.mr) && !memory_region_is_ram_device(sec.mr)
+        && int128_get64(sec.size) == len) {
+        p = (uint8_t *)memory_region_get_ram_ptr(sec.mr) +
+            sec.offset_within_region;
+    }
+    memory_region_unref(sec.mr);
+    return p;
+}
+
+/* SNP_LAUNCH_UPDATE of [@gpa, @gpa + @len) from @hva, as KVM proceeds */
+static bool snp_update_pages(SevSnpGuestState *snp, const SnpLaunchStep *s,
+                             uint8_t *hva, Error **errp)
+{
+    struct kvm_sev_snp_launch_update u = {
+        .gfn_start = s->gpa / SNP_PAGE_SIZE,
+        .uaddr = (uintptr_t)hva,
+        .len = s->len,
+        .type = s->page_type,
+    };
+
+    while (u.len) {
+        uint64_t left = u.len;
+
+        if (!snp_command(snp, KVM_SEV_SNP_LAUNCH_UPDATE, "SNP_LAUNCH_UPDATE",
+                         &u, s->what, errp)) {
+            return false;
+        }
+        if (u.len >= left) {
+            error_setg(errp, "sev-snp-guest '%s': SNP_LAUNCH_UPDATE of %s"
+                       " made no progress at GPA 0x%" PRIx64, snp_name(snp),
+                       s->what, (uint64_t)(u.gfn_start * SNP_PAGE_SIZE));
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The CPUID page: built, handed over, its rejected entries reported */
+static bool snp_update_cpuid(SevSnpGuestState *snp, const SnpLaunchStep *s,
+                             uint8_t *hva, bool dry_run, Error **errp)
+{
+    g_autofree SnpCpuidPage *page = g_new0(SnpCpuidPage, 1);
+    g_autofree char *rejected = NULL;
+    const struct kvm_cpuid_entry2 *entries;
+    Error *err = NULL;
+    int nr;
+
+    entries = kvm_first_vcpu_cpuid(&nr);
+    if (!snp_cpuid_page_build(page, entries, nr, X86_CPU(first_cpu)->env.xcr0,
+                              errp)) {
+        return false;
+    }
+    memcpy(hva, page, sizeof(*page));
+    if (dry_run || snp_update_pages(snp, s, hva, &err)) {
+        return true;
+    }
+    rejected = snp_cpuid_page_rejected(page, (SnpCpuidPage *)hva);
+    if (rejected) {
+        error_append_hint(&err, "The firmware rejected these CPUID"
+                          " entries:\n%s\nUse a CPU model (-cpu) without"
+                          " the features this host cannot give an SEV-SNP"
+                          " guest.\n", rejected);
+    }
+    error_propagate(errp, err);
+    return false;
+}
+
+static bool snp_launch_update(SevSnpGuestState *snp, bool dry_run,
+                              Error **errp)
+{
+    g_autoptr(GArray) steps = g_array_new(false, true, sizeof(SnpLaunchStep));
+    guint i;
+
+    if (!snp->fw) {
+        error_setg(errp, "sev-snp-guest '%s': no firmware was loaded: give"
+                   " an OVMF image with SEV-SNP support, with -bios or as"
+                   " a read-only pflash0", snp_name(snp));
+        return false;
+    }
+    if (!snp_launch_plan(pc_system_ovmf_info(), snp->fw_size,
+                         snp->hashes_written, steps, errp)) {
+        error_prepend(errp, "sev-snp-guest '%s': ", snp_name(snp));
+        return false;
+    }
+    for (i = 0; i < steps->len; i++) {
+        const SnpLaunchStep *s = &g_array_index(steps, SnpLaunchStep, i);
+        uint8_t *hva = s->source == SNP_SOURCE_FIRMWARE ? snp->fw :
+                       snp_guest_ram(s->gpa, s->len);
+        bool measured = s->page_type == KVM_SEV_SNP_PAGE_TYPE_NORMAL;
+
+        if (!hva) {
+            error_setg(errp, "sev-snp-guest '%s': the firmware's %s area at"
+                       " 0x%" PRIx64 "-0x%" PRIx64 " is not in guest RAM"
+                       " (-m too small?)", snp_name(snp), s->what, s->gpa,
+                       s->gpa + s->len - 1);
+            return false;
+        }
+        trace_sev_snp_launch_update(s->what, s->gpa, s->len, s->page_type);
+        if (!snp_measure_range(&snp->measure, s->what, s->gpa,
+                               measured ? hva : NULL, s->len, s->page_type,
+                               errp)) {
+            return false;
+        }
+        if (s->source == SNP_SOURCE_CPUID) {
+            if (!snp_update_cpuid(snp, s, hva, dry_run, errp)) {
+                return false;
+            }
+        } else if (!dry_run && !snp_update_pages(snp, s, hva, errp)) {
+            return false;
+        }
+    }
+    snp->state = SEV_SNP_LAUNCH_UPDATED;
+    return true;
+}
+
+/* The VMSAs, as KVM measures them at SNP_LAUNCH_FINISH, in vCPU order */
+static bool snp_measure_vmsas(SevSnpGuestState *snp, Error **errp)
+{
+    g_autofree uint8_t *page = g_malloc(SNP_PAGE_SIZE);
+    CPUState *cpu;
+
+    CPU_FOREACH(cpu) {
+        g_autofree char *what = g_strdup_printf("vmsa-%d", cpu->cpu_index);
+
+        /* The APs start where the firmware's SEV-ES reset block says */
+        sev_es_set_reset_vector(cpu);
+        snp_vmsa_build(X86_CPU(cpu), SNP_SEV_FEATURE_SNP_ACTIVE, page);
+        if (!snp_measure_range(&snp->measure, what, SNP_VMSA_GPA, page,
+                               SNP_PAGE_SIZE, SNP_PAGE_TYPE_VMSA, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void snp_report_digest(SevSnpGuestState *snp)
+{
+    g_autofree char *hex = snp_digest_to_hex(snp->measure.digest);
+
+    trace_sev_snp_launch_finish(snp->measure.pages, hex);
+}
+
+static bool snp_launch_finish(SevSnpGuestState *snp, Error **errp)
+{
+    struct kvm_sev_snp_launch_finish finish;
+
+    cpu_synchronize_all_post_init();
+    if (!snp_measure_vmsas(snp, errp)) {
+        return false;
+    }
+    /* sev_es_set_reset_vector() changed the APs: hand KVM their state */
+    cpu_synchronize_all_post_init();
+    sev_snp_launch_finish_params(snp, &finish);
+    if (!snp_command(snp, KVM_SEV_SNP_LAUNCH_FINISH, "SNP_LAUNCH_FINISH",
+                     &finish, NULL, errp)) {
+        return false;
+    }
+    snp->state = SEV_SNP_LAUNCH_FINISHED;
+    snp_report_digest(snp);
+    return true;
+}
+
+static void snp_machine_done(Notifier *n, void *unused)
+{
+    SevSnpGuestState *snp = container_of(n, SevSnpGuestState, machine_done);
+    Error *err = NULL;
+
+    if (!snp_launch_update(snp, snp->dry_run, &err) ||
+        (snp->dry_run && !snp_measure_vmsas(snp, &err))) {
+        error_report_err(err);
+        exit(1);
+    }
+    if (snp->dry_run) {
+        snp->state = SEV_SNP_LAUNCH_FINISHED;
+        snp_report_digest(snp);
+    }
+}
+
+static void snp_vm_state_change(void *opaque, bool running, RunState state)
+{
+    SevSnpGuestState *snp = opaque;
+    Error *err = NULL;
+
+    if (!running) {
+        return;
+    }
+    if (snp->dry_run) {
+        error_report("sev-snp-guest '%s': dry-run=on measures the launch"
+                     " only; the guest does not run", snp_name(snp));
+        qemu_system_shutdown_request(SHUTDOWN_CAUSE_HOST_ERROR);
+        return;
+    }
+    if (snp->state == SEV_SNP_LAUNCH_UPDATED &&
+        !snp_launch_finish(snp, &err)) {
+        error_report_err(err);
+        exit(1);
+    }
+}
+
+/* Start the launch of @snp, the machine's confidential guest */
+static int snp_activate(SevSnpGuestState *snp, Error **errp)
+{
+    snp_guest = snp;
+    if (!snp->dry_run && snp_launch_init(snp, errp) < 0) {
+        snp_guest = NULL;
+        return -1;
+    }
+    snp_measure_init(&snp->measure);
+    snp->machine_done.notify = snp_machine_done;
+    qemu_add_machine_init_done_notifier(&snp->machine_done);
+    snp->vmstate = qemu_add_vm_change_state_handler(snp_vm_state_change, snp);
+    return 0;
+}
+
+/*
+ * With dry-run=on no accelerator sets the guest up: it is started when
+ * the machine first asks whether it has an SEV-SNP guest (as its CPUs are
+ * created), once -machine confidential-guest-support named it.
+ */
+
+static void snp_activate_dry_run(void)
+{
+    Object *machine = qdev_get_machine();
+    MachineState *ms = (MachineState *)object_dynamic_cast(machine,
+                                                           TYPE_MACHINE);
+    SevSnpGuestState *snp;
+
+    if (!ms || !ms->cgs || kvm_enabled()) {
+        return;
+    }
+    snp = (SevSnpGuestState *)object_dynamic_cast(OBJECT(ms->cgs),
+                                                  TYPE_SEV_SNP_GUEST);
+    if (snp && snp->dry_run) {
+        snp_activate(snp, &error_abort);
+        trace_sev_snp_dry_run(snp_name(snp), snp->policy);
+    }
+}
+
+const OvmfApResetVector *sev_snp_ap_reset_vector(void)
+{
+    return snp_guest && snp_guest->ap_reset_valid ? &snp_guest->ap_reset :
+           NULL;
+}
+
+int sev_snp_add_firmware(uint8_t *ptr, uint64_t len, Error **errp)
+{
+    SevSnpGuestState *snp = snp_guest;
+    ram_addr_t offset;
+    MemoryRegion *mr = memory_region_from_host(ptr, &offset);
+    Error *err = NULL;
+
+    if (snp->fw) {
+        error_setg(errp, "sev-snp-guest '%s': a second firmware image; an"
+                   " SEV-SNP guest has one", snp_name(snp));
+        return -1;
+    }
+    if (!ovmf_info_ap_reset_vector(pc_system_ovmf_info(), &snp->ap_reset,
+                                   &err)) {
+        error_setg(errp, "sev-snp-guest '%s': the firmware cannot start an"
+                   " SEV-SNP guest's APs: %s; use an OVMF build with"
+                   " SEV-ES/SEV-SNP support", snp_name(snp),
+                   error_get_pretty(err));
+        error_free(err);
+        return -1;
+    }
+    snp->ap_reset_valid = true;
+    snp->fw = ptr;
+    snp->fw_size = len;
+    if (mr) {
+        kvm_private_mem_add_firmware(mr);
+    }
+    return 0;
+}
+
+bool sev_snp_kernel_hashes_enabled(void)
+{
+    return snp_guest && snp_guest->kernel_hashes;
+}
+
+bool sev_snp_kernel_hashes_written(uint64_t gpa, uint64_t len, Error **errp)
+{
+    const OvmfSevSection *sec;
+    size_t nr, i;
+
+    if (!ovmf_info_get_sev_sections(pc_system_ovmf_info(), &sec, &nr,
+                                    errp)) {
+        return false;
+    }
+    for (i = 0; i < nr; i++) {
+        if (sec[i].type == OVMF_SECTION_TYPE_SNP_KERNEL_HASHES &&
+            gpa >= sec[i].base && gpa + len <= sec[i].base + sec[i].size) {
+            snp_guest->hashes_written = true;
+            return true;
+        }
+    }
+    error_setg(errp, "sev-snp-guest '%s': kernel-hashes=on, but the"
+               " firmware has no SEV-SNP kernel hashes area around its hash"
+               " table at 0x%" PRIx64 ": use an OVMF build for measured"
+               " direct boot (OvmfPkg/AmdSev)", snp_name(snp_guest), gpa);
+    return false;
+}
+
+uint32_t sev_snp_cbitpos(void)
+{
+    return snp_guest->cbitpos ? snp_guest->cbitpos : snp_guest->host_cbitpos;
+}
+
+uint32_t sev_snp_reduced_phys_bits(void)
+{
+    return snp_guest->reduced_phys_bits;
 }
 
 int sev_snp_kvm_init(MachineState *ms, Error **errp)
@@ -424,6 +831,13 @@ int sev_snp_kvm_init(MachineState *ms, Error **errp)
     }
     name = snp_name(snp);
 
+    if (snp->dry_run) {
+        error_setg(errp, "sev-snp-guest '%s': property 'dry-run' is on, which"
+                   " measures the launch without running the guest: use it"
+                   " with -accel tcg, or turn it off to launch with KVM",
+                   name);
+        return -1;
+    }
     if (!sev_check_kernel_irqchip("SEV-SNP", errp)) {
         return -1;
     }
@@ -444,9 +858,7 @@ int sev_snp_kvm_init(MachineState *ms, Error **errp)
     }
     trace_sev_snp_kvm_init(name, snp->policy);
 
-    snp_guest = snp;
-    if (snp_launch_init(snp, errp) < 0) {
-        snp_guest = NULL;
+    if (snp_activate(snp, errp) < 0) {
         migrate_del_blocker(snp->migration_blocker);
         goto err;
     }
@@ -465,6 +877,9 @@ static void snp_instance_init(Object *obj)
 
     snp->sev_device = g_strdup(SEV_SNP_DEFAULT_DEVICE);
     snp->policy = SEV_SNP_POLICY_DEFAULT;
+    snp->sev_fd = -1;
+    /* KVM creates the VM with this type (kvm_init(), before kvm_arch_init) */
+    snp->parent_obj.kvm_type = KVM_X86_SNP_VM;
 }
 
 static void snp_instance_finalize(Object *obj)
@@ -478,6 +893,16 @@ static void snp_instance_finalize(Object *obj)
         migrate_del_blocker(snp->migration_blocker);
         error_free(snp->migration_blocker);
     }
+    if (snp->vmstate) {
+        qemu_del_vm_change_state_handler(snp->vmstate);
+    }
+    if (snp->machine_done.notify) {
+        qemu_remove_machine_init_done_notifier(&snp->machine_done);
+    }
+    if (snp->sev_fd >= 0) {
+        close(snp->sev_fd);
+    }
+    snp_measure_clear(&snp->measure);
     g_free(snp->sev_device);
     g_free(snp->gosvw_b64);
     g_free(snp->id_block_b64);
@@ -544,6 +969,11 @@ static void snp_class_init(ObjectClass *oc, void *data)
                                    snp_set_kernel_hashes);
     object_class_property_set_description(oc, "kernel-hashes",
             "add kernel hashes to guest firmware for measured Linux boot");
+    object_class_property_add_bool(oc, "dry-run", snp_get_dry_run,
+                                   snp_set_dry_run);
+    object_class_property_set_description(oc, "dry-run",
+            "measure the launch without SEV-SNP (any accelerator but kvm);"
+            " the guest does not run");
 }
 
 static const TypeInfo sev_snp_guest_info = {

@@ -18,7 +18,10 @@
 
 #include "exec/confidential-guest-support.h"
 #include "hw/boards.h"
+#include "hw/i386/ovmf-info.h"
 #include "qom/object.h"
+#include "sysemu/runstate.h"
+#include "snp-launch.h"
 
 #define TYPE_SEV_SNP_GUEST "sev-snp-guest"
 OBJECT_DECLARE_SIMPLE_TYPE(SevSnpGuestState, SEV_SNP_GUEST)
@@ -60,6 +63,14 @@ OBJECT_DECLARE_SIMPLE_TYPE(SevSnpGuestState, SEV_SNP_GUEST)
 
 #define SEV_SNP_DEFAULT_DEVICE          "/dev/sev"
 
+/* Where the launch of an SEV-SNP guest is (query-sev reports it) */
+typedef enum SevSnpLaunchState {
+    SEV_SNP_LAUNCH_NONE,
+    SEV_SNP_LAUNCH_STARTED,     /* SNP_LAUNCH_START done */
+    SEV_SNP_LAUNCH_UPDATED,     /* every SNP_LAUNCH_UPDATE done */
+    SEV_SNP_LAUNCH_FINISHED,    /* SNP_LAUNCH_FINISH done: digest final */
+} SevSnpLaunchState;
+
 /**
  * SevSnpGuestState:
  *
@@ -92,8 +103,21 @@ struct SevSnpGuestState {
     char *host_data_b64;        /* host-data, or NULL */
     uint8_t host_data[SEV_SNP_HOST_DATA_SIZE];
 
+    bool dry_run;               /* dry-run */
+
     /* Runtime state */
     Error *migration_blocker;
+    SevSnpLaunchState state;
+    int sev_fd;
+    uint32_t host_cbitpos;      /* the host's C-bit position, or 0 */
+    uint8_t *fw;                /* the firmware as loaded, for the launch */
+    uint64_t fw_size;
+    OvmfApResetVector ap_reset; /* where the APs start */
+    bool ap_reset_valid;
+    bool hashes_written;        /* the kernel hashes table is in place */
+    SnpMeasure measure;         /* launch digest and log */
+    Notifier machine_done;
+    VMChangeStateEntry *vmstate;
 };
 
 #ifdef CONFIG_SEV
@@ -167,6 +191,30 @@ bool sev_snp_check_abi(const SevSnpGuestState *snp, uint8_t fw_major,
  * with EINVAL this names the bit that is the likely cause.
  */
 const char *sev_snp_policy_kvm_hint(uint64_t policy);
+
+/*
+ * Hooks for the firmware loaders and the SEV code (sev.c), called only
+ * when sev_snp_enabled():
+ *
+ * sev_snp_add_firmware: the firmware image at @ptr (@len bytes, mapped to
+ * end at 4 GiB) is launch-updated into private memory; its AP reset
+ * vector is read from its information block.  Returns 0, or -1 with
+ * @errp set.
+ */
+int sev_snp_add_firmware(uint8_t *ptr, uint64_t len, Error **errp);
+
+/* Where the APs start, or NULL before the firmware is known */
+const OvmfApResetVector *sev_snp_ap_reset_vector(void);
+
+/* Whether kernel-hashes=on */
+bool sev_snp_kernel_hashes_enabled(void);
+
+/* The kernel hashes table was written to guest memory at @gpa */
+bool sev_snp_kernel_hashes_written(uint64_t gpa, uint64_t len, Error **errp);
+
+/* The C-bit position and reduced physical address bits in effect */
+uint32_t sev_snp_cbitpos(void);
+uint32_t sev_snp_reduced_phys_bits(void);
 
 #else
 
