@@ -20,6 +20,8 @@
 #include "libqtest.h"
 #include "qapi/qmp/qdict.h"
 #include "qapi/qmp/qlist.h"
+#include "qemu/bswap.h"
+#include "qemu/uuid.h"
 #include "../kvm-sim/kvm-sim-client.h"
 
 static const char *const images[] = { "OVMF-2022.11.fd", "OVMF-2025.02.fd" };
@@ -223,6 +225,213 @@ static void test_libvirt(void)
     g_assert_cmpstr(d_pflash, ==, d_bios);
 }
 
+/* ------------------------------------------------- kernel hashes */
+
+/*
+ * Debian ships no OVMF build with a kernel hashes area (edk2's
+ * OvmfPkg/AmdSev): a synthetic 64 KiB image stands in for it.  Nothing
+ * executes it; it only has the information block the launch reads.
+ */
+#define FW_SIZE         0x10000
+#define HASHES_GPA      0x80f000
+
+static void put_guid(uint8_t *p, const char *text)
+{
+    QemuUUID uuid;
+
+    g_assert_cmpint(qemu_uuid_parse(text, &uuid), ==, 0);
+    uuid = qemu_uuid_bswap(uuid);       /* GUIDs are stored little-endian */
+    memcpy(p, &uuid, 16);
+}
+
+/* One entry of the table, ending at @end: data, u16 length, GUID */
+static size_t put_entry(uint8_t *img, size_t end, const char *guid,
+                        const void *data, size_t len)
+{
+    size_t start = end - 18 - len;
+
+    memcpy(img + start, data, len);
+    stw_le_p(img + end - 18, len + 18);
+    put_guid(img + end - 16, guid);
+    return start;
+}
+
+static char *make_firmware(const char *dir)
+{
+    static const uint32_t sections[][3] = {
+        { 0x800000, 0x9000, 1 },            /* SNP_SEC_MEM */
+        { 0x80d000, 0x1000, 2 },            /* SNP_SECRETS */
+        { 0x80e000, 0x1000, 3 },            /* CPUID */
+        { HASHES_GPA, 0x1000, 0x10 },       /* SNP_KERNEL_HASHES */
+    };
+    g_autofree uint8_t *img = g_malloc0(FW_SIZE);
+    char *path = g_build_filename(dir, "fw.fd", NULL);
+    size_t asev = 0x1000, pos, table_end = FW_SIZE - 0x20, i;
+    uint8_t data[8];
+
+    /* SEV metadata ("ASEV" header and its sections) */
+    memcpy(img + asev, "ASEV", 4);
+    stl_le_p(img + asev + 4, 16 + 12 * ARRAY_SIZE(sections));
+    stl_le_p(img + asev + 8, 1);
+    stl_le_p(img + asev + 12, ARRAY_SIZE(sections));
+    for (i = 0; i < ARRAY_SIZE(sections); i++) {
+        stl_le_p(img + asev + 16 + 12 * i, sections[i][0]);
+        stl_le_p(img + asev + 20 + 12 * i, sections[i][1]);
+        stl_le_p(img + asev + 24 + 12 * i, sections[i][2]);
+    }
+    /* the table, from its footer backwards */
+    pos = table_end - 18;
+    stl_le_p(data, 0xfffff000);
+    pos = put_entry(img, pos, "00f771de-1a7e-4fcb-890e-68c77e2fb44e", data, 4);
+    stl_le_p(data, FW_SIZE - asev);
+    pos = put_entry(img, pos, "dc886566-984a-4798-a75e-5585a7bf67cc", data, 4);
+    stl_le_p(data, HASHES_GPA);
+    stl_le_p(data + 4, 0x400);
+    pos = put_entry(img, pos, "7255371f-3a3b-4b04-927b-1da6efa8d454", data, 8);
+    stw_le_p(img + table_end - 18, table_end - pos);
+    put_guid(img + table_end - 16, "96b582de-1fb2-45f7-baea-a366c55a082d");
+
+    g_assert_true(g_file_set_contents(path, (char *)img, FW_SIZE, NULL));
+    return path;
+}
+
+/* A Linux boot protocol 2.06 image, as much as QEMU's loader reads */
+static char *make_kernel(const char *dir)
+{
+    g_autofree uint8_t *k = g_malloc0(8192);
+    char *path = g_build_filename(dir, "bzImage", NULL);
+    size_t i;
+
+    for (i = 0; i < 8192; i++) {
+        k[i] = i * 7;
+    }
+    k[0x1f1] = 4;                       /* setup sectors */
+    stw_le_p(k + 0x1fe, 0xaa55);
+    stl_le_p(k + 0x202, 0x53726448);    /* "HdrS" */
+    stw_le_p(k + 0x206, 0x0206);
+    k[0x211] = 0x01;                    /* LOADED_HIGH */
+    g_assert_true(g_file_set_contents(path, (char *)k, 8192, NULL));
+    return path;
+}
+
+static void sha256(const void *data, size_t len, uint8_t *out)
+{
+    g_autoptr(GChecksum) c = g_checksum_new(G_CHECKSUM_SHA256);
+    gsize n = 32;
+
+    g_checksum_update(c, data, len);
+    g_checksum_get_digest(c, out, &n);
+}
+
+static void put_hash_entry(uint8_t *p, const char *guid, const void *data,
+                           size_t len)
+{
+    put_guid(p, guid);
+    stw_le_p(p + 16, 50);
+    sha256(data, len, p + 18);
+}
+
+/*
+ * The kernel hashes page as the SEV hash table layout says it must be:
+ * header GUID, length 168, then cmdline, initrd and kernel entries (GUID,
+ * length 50, SHA-256), zero up to the end of the page.
+ */
+static char *expected_hashes_page(const char *kernel, const char *cmdline)
+{
+    g_autofree uint8_t *page = g_malloc0(4096);
+    g_autofree gchar *k = NULL;
+    gsize klen;
+    char *hex;
+
+    g_assert_true(g_file_get_contents(kernel, &k, &klen, NULL));
+    put_guid(page, "9438d606-4f22-4cc9-b479-a793d411fd21");
+    stw_le_p(page + 16, 168);
+    put_hash_entry(page + 18, "97d02dd8-bd20-4c94-aa78-e7714d36ab2a",
+                   cmdline, strlen(cmdline) + 1);
+    put_hash_entry(page + 68, "44baf731-3a2f-4bd7-9af1-41e29169781d", "", 0);
+    put_hash_entry(page + 118, "4de79437-abd2-427f-b835-d5b172d2045b",
+                   k, klen);
+    hex = g_compute_checksum_for_data(G_CHECKSUM_SHA384, page, 4096);
+    return hex;
+}
+
+/* The log entry of the kernel hashes area */
+static QDict *hashes_entry(QTestState *qts)
+{
+    QDict *resp = qtest_qmp(qts, "{'execute': 'query-sev-snp-launch-log'}");
+    QListEntry *e;
+    QDict *found = NULL;
+
+    QLIST_FOREACH_ENTRY(qdict_get_qlist(resp, "return"), e) {
+        QDict *d = qobject_to(QDict, qlist_entry_obj(e));
+
+        if (!strcmp(qdict_get_str(d, "what"), "SNP_KERNEL_HASHES")) {
+            found = qdict_clone_shallow(d);
+        }
+    }
+    qobject_unref(resp);
+    g_assert_nonnull(found);
+    return found;
+}
+
+static void test_kernel_hashes(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("snp-hashes-XXXXXX", NULL);
+    g_autofree char *fw = make_firmware(dir);
+    g_autofree char *kernel = make_kernel(dir);
+    g_autofree char *expect = expected_hashes_page(kernel, "console=ttyS0");
+    g_autofree char *args = NULL;
+    g_autofree char *plain = NULL;
+    g_autofree char *digest = NULL;
+    QTestState *qts;
+    QDict *e;
+    KvmSimVM vm;
+
+    /* with -kernel: the table's page is measured, contents as expected */
+    args = g_strdup_printf("-accel kvm -machine q35,confidential-guest-"
+                           "support=snp0 -object sev-snp-guest,id=snp0,"
+                           "kernel-hashes=on -m 512 -bios %s -kernel %s"
+                           " -append console=ttyS0", fw, kernel);
+    if (!kvmsim_vm_start(&vm, args)) {
+        goto out;
+    }
+    digest = launch_digest(vm.qts);
+    check_simulator(&vm, digest);
+    e = hashes_entry(vm.qts);
+    g_assert_cmpstr(qdict_get_str(e, "page-type"), ==, "normal");
+    g_assert_cmphex(qdict_get_int(e, "gpa"), ==, HASHES_GPA);
+    g_assert_cmpstr(qdict_get_str(e, "contents"), ==, expect);
+    qobject_unref(e);
+    kvmsim_vm_stop(&vm);
+
+    /* the dry run measures the same */
+    qts = qtest_initf("-S -machine q35,confidential-guest-support=snp0"
+                      " -object sev-snp-guest,id=snp0,kernel-hashes=on,"
+                      "dry-run=on -m 512 -bios %s -kernel %s"
+                      " -append console=ttyS0", fw, kernel);
+    plain = launch_digest(qts);
+    g_assert_cmpstr(plain, ==, digest);
+    qtest_quit(qts);
+    g_free(plain);
+
+    /* without -kernel: zero pages, another digest */
+    qts = qtest_initf("-S -machine q35,confidential-guest-support=snp0"
+                      " -object sev-snp-guest,id=snp0,kernel-hashes=on,"
+                      "dry-run=on -m 512 -bios %s", fw);
+    e = hashes_entry(qts);
+    g_assert_cmpstr(qdict_get_str(e, "page-type"), ==, "zero");
+    g_assert_false(qdict_haskey(e, "contents"));
+    qobject_unref(e);
+    plain = launch_digest(qts);
+    g_assert_cmpstr(plain, !=, digest);
+    qtest_quit(qts);
+
+out:
+    unlink(fw);
+    unlink(kernel);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     static const int smp[] = { 1, 4, 8 };
@@ -241,5 +450,6 @@ int main(int argc, char **argv)
         }
     }
     qtest_add_func("/sev-snp-launch/libvirt", test_libvirt);
+    qtest_add_func("/sev-snp-launch/kernel-hashes", test_kernel_hashes);
     return g_test_run();
 }
