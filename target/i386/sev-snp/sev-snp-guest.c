@@ -19,7 +19,6 @@
 #include "exec/address-spaces.h"
 #include "hw/core/cpu.h"
 #include "hw/i386/pc.h"
-#include "hw/qdev-core.h"
 #include "sysemu/cpus.h"
 #include "sysemu/hw_accel.h"
 #include "sysemu/kvm.h"
@@ -729,9 +728,7 @@ static int snp_activate(SevSnpGuestState *snp, Error **errp)
 
 static void snp_activate_dry_run(void)
 {
-    Object *machine = qdev_get_machine();
-    MachineState *ms = (MachineState *)object_dynamic_cast(machine,
-                                                           TYPE_MACHINE);
+    MachineState *ms = current_machine;
     SevSnpGuestState *snp;
 
     if (!ms || !ms->cgs || kvm_enabled()) {
