@@ -647,6 +647,8 @@ typedef struct FailCase {
 } FailCase;
 
 static const FailCase fail_cases[] = {
+    { "platform-status", "SNP_PLATFORM_STATUS:0x16",
+      "SNP_PLATFORM_STATUS on /dev/sev failed" },
     { "init2", "KVM_SEV_INIT2:0x16", "KVM_SEV_INIT2 failed" },
     { "launch-start", "KVM_SEV_SNP_LAUNCH_START:0x16",
       "SNP_LAUNCH_START failed" },
@@ -671,6 +673,22 @@ static void test_fail(const void *opaque)
     }
     bios = g_strdup_printf("-bios %s", fw);
     run_refused(bios, env, fc->message, "firmware status 0x16 INVALID_PARAM");
+}
+
+/* The simulated firmware implements ABI 1.55: a policy asking for more */
+static void test_abi_too_old(void)
+{
+    g_autofree char *fw = ovmf_image();
+    g_autofree char *args = NULL;
+
+    if (!fw) {
+        return;
+    }
+    args = g_strdup_printf("-object sev-snp-guest,id=abi0,policy=0x30138"
+                           " -machine confidential-guest-support=abi0"
+                           " -bios %s", fw);
+    run_refused(args, NULL, "policy 0x30138 asks for SEV-SNP firmware ABI"
+                " 1.56 or later", "the firmware implements ABI 1.55");
 }
 
 /* CPUID entries the firmware refuses are reported one by one */
@@ -793,6 +811,7 @@ int main(int argc, char **argv)
         qtest_add_data_func(path, &fail_cases[i], test_fail);
     }
     qtest_add_func("/sev-snp-guest/kvm/cpuid-rejected", test_cpuid_rejected);
+    qtest_add_func("/sev-snp-guest/kvm/abi-too-old", test_abi_too_old);
     qtest_add_func("/sev-snp-guest/kvm/pflash0-writable",
                    test_pflash_writable);
     qtest_add_func("/sev-snp-guest/kvm/pflash1", test_pflash1);

@@ -125,6 +125,20 @@ static void assert_running(QTestState *qts)
     qobject_unref(resp);
 }
 
+/* query-sev: the launch is done, with the (simulated) firmware's ABI */
+static void check_query_sev(QTestState *qts)
+{
+    QDict *resp = qtest_qmp(qts, "{'execute': 'query-sev'}");
+    QDict *ret = qdict_get_qdict(resp, "return");
+
+    g_assert_true(qdict_get_bool(ret, "enabled"));
+    g_assert_cmpstr(qdict_get_str(ret, "state"), ==, "running");
+    g_assert_cmpint(qdict_get_int(ret, "api-major"), ==, 1);
+    g_assert_cmpint(qdict_get_int(ret, "api-minor"), ==, 55);
+    g_assert_cmpint(qdict_get_int(ret, "policy"), ==, 0x30000);
+    qobject_unref(resp);
+}
+
 /* The dry run of the same launch, without KVM */
 static char *dry_run_digest(const char *fw_args, int smp)
 {
@@ -157,6 +171,7 @@ static char *sim_launch(const char *args, int smp)
         return NULL;
     }
     assert_running(vm.qts);
+    check_query_sev(vm.qts);
     digest = launch_digest(vm.qts);
     check_simulator(&vm, digest);
     check_log(vm.qts, digest, smp);

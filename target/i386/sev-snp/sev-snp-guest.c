@@ -9,6 +9,8 @@
 
 #include "qemu/osdep.h"
 
+#include <linux/psp-sev.h>
+
 #include "qapi/error.h"
 #include "qapi/visitor.h"
 #include "qemu/base64.h"
@@ -457,6 +459,8 @@ static bool snp_command(SevSnpGuestState *snp, int cmd, const char *name,
 static int snp_launch_init(SevSnpGuestState *snp, Error **errp)
 {
     struct kvm_sev_init init = { .ghcb_version = 2 };
+    struct sev_user_data_snp_status status = { 0 };
+    int fw_error = 0;
     struct kvm_sev_snp_launch_start start;
     const char *hint;
     uint32_t ebx;
@@ -476,6 +480,21 @@ static int snp_launch_init(SevSnpGuestState *snp, Error **errp)
     if (snp->sev_fd < 0) {
         error_setg_errno(errp, errno, "sev-snp-guest '%s': cannot open"
                          " 'sev-device' %s", snp_name(snp), snp->sev_device);
+        return -1;
+    }
+    if (sev_platform_ioctl(snp->sev_fd, SNP_PLATFORM_STATUS, &status,
+                           &fw_error) < 0) {
+        error_setg(errp, "sev-snp-guest '%s': SNP_PLATFORM_STATUS on %s"
+                   " failed: %s (firmware status 0x%x %s): is SEV-SNP"
+                   " enabled in the host's firmware and kernel?",
+                   snp_name(snp), snp->sev_device, strerror(errno), fw_error,
+                   snp_fw_error_name(fw_error));
+        return -1;
+    }
+    snp->api_major = status.api_major;
+    snp->api_minor = status.api_minor;
+    snp->build_id = status.build_id;
+    if (!sev_snp_check_abi(snp, status.api_major, status.api_minor, errp)) {
         return -1;
     }
     if (!snp_command(snp, KVM_SEV_INIT2, "KVM_SEV_INIT2", &init, NULL,

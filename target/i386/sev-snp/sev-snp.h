@@ -110,6 +110,9 @@ struct SevSnpGuestState {
     SevSnpLaunchState state;
     int sev_fd;
     uint32_t host_cbitpos;      /* the host's C-bit position, or 0 */
+    uint8_t api_major;          /* the firmware's ABI (SNP_PLATFORM_STATUS) */
+    uint8_t api_minor;
+    uint32_t build_id;
     uint8_t *fw;                /* the firmware as loaded, for the launch */
     uint64_t fw_size;
     OvmfApResetVector ap_reset; /* where the APs start */
