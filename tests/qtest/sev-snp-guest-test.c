@@ -640,70 +640,72 @@ static void run_refused(const char *fw_args, const char *env,
     }
 }
 
-typedef struct FailCase {
+/*
+ * A launch QEMU refuses: @args (each %1$s is the OVMF image) with
+ * the environment variable @env (for the simulator) set.
+ */
+typedef struct RefusalCase {
     const char *path;
-    const char *inject;         /* KVMSIM_FAIL */
-    const char *message;
-} FailCase;
+    const char *args;
+    const char *env;
+    const char *expect1, *expect2;
+} RefusalCase;
 
-static const FailCase fail_cases[] = {
-    { "platform-status", "SNP_PLATFORM_STATUS:0x16",
-      "SNP_PLATFORM_STATUS on /dev/sev failed" },
-    { "init2", "KVM_SEV_INIT2:0x16", "KVM_SEV_INIT2 failed" },
-    { "launch-start", "KVM_SEV_SNP_LAUNCH_START:0x16",
-      "SNP_LAUNCH_START failed" },
-    { "launch-update", "KVM_SEV_SNP_LAUNCH_UPDATE:0x16",
-      "SNP_LAUNCH_UPDATE of firmware failed" },
-    { "launch-update-vmsa", "KVM_SEV_SNP_LAUNCH_UPDATE_VMSA:0x16",
-      "SNP_LAUNCH_FINISH failed" },
-    { "launch-finish", "KVM_SEV_SNP_LAUNCH_FINISH:0x16",
-      "SNP_LAUNCH_FINISH failed" },
+#define BIOS "-bios %1$s"
+#define FW_ERROR "firmware status 0x16 INVALID_PARAM"
+
+static const RefusalCase refusal_cases[] = {
+    /* a firmware error at each command stops QEMU, naming both */
+    { "fail/platform-status", BIOS, "KVMSIM_FAIL=SNP_PLATFORM_STATUS:0x16",
+      "SNP_PLATFORM_STATUS on /dev/sev failed", FW_ERROR },
+    { "fail/init2", BIOS, "KVMSIM_FAIL=KVM_SEV_INIT2:0x16",
+      "KVM_SEV_INIT2 failed", FW_ERROR },
+    { "fail/launch-start", BIOS, "KVMSIM_FAIL=KVM_SEV_SNP_LAUNCH_START:0x16",
+      "SNP_LAUNCH_START failed", FW_ERROR },
+    { "fail/launch-update", BIOS,
+      "KVMSIM_FAIL=KVM_SEV_SNP_LAUNCH_UPDATE:0x16",
+      "SNP_LAUNCH_UPDATE of firmware failed", FW_ERROR },
+    { "fail/launch-update-vmsa", BIOS,
+      "KVMSIM_FAIL=KVM_SEV_SNP_LAUNCH_UPDATE_VMSA:0x16",
+      "SNP_LAUNCH_FINISH failed", FW_ERROR },
+    { "fail/launch-finish", BIOS,
+      "KVMSIM_FAIL=KVM_SEV_SNP_LAUNCH_FINISH:0x16",
+      "SNP_LAUNCH_FINISH failed", FW_ERROR },
+    /* CPUID entries the firmware refuses are reported one by one */
+    { "cpuid-rejected", BIOS, "KVMSIM_CPUID_REJECT=1:2:80000000",
+      "SNP_LAUNCH_UPDATE of CPUID failed",
+      "CPUID leaf 0x1 subleaf 0x0: QEMU gave" },
+    /* the simulated firmware implements ABI 1.55 */
+    { "abi-too-old", "-object sev-snp-guest,id=abi0,policy=0x30138"
+      " -machine confidential-guest-support=abi0 " BIOS, NULL,
+      "policy 0x30138 asks for SEV-SNP firmware ABI 1.56 or later",
+      "the firmware implements ABI 1.55" },
+    { "pflash1", "-blockdev driver=file,filename=%1$s,node-name=fw0,"
+      "read-only=on -blockdev driver=file,filename=%1$s,node-name=vars0,"
+      "read-only=on -machine pflash0=fw0 -machine pflash1=vars0", NULL,
+      "pflash1 (a UEFI variable store) cannot be used by an SEV-SNP guest",
+      "no pflash1" },
+    /* SeaBIOS has no SEV-ES reset block: the APs could not start */
+    { "no-reset-block", "", NULL,
+      "the firmware cannot start an SEV-SNP guest's APs",
+      "use an OVMF build with SEV-ES/SEV-SNP support" },
+    { "dry-run", "-object sev-snp-guest,id=dry0,dry-run=on"
+      " -machine confidential-guest-support=dry0", NULL,
+      "sev-snp-guest 'dry0': property 'dry-run' is on",
+      "use it with -accel tcg" },
 };
 
-/* A firmware error at each command stops QEMU, naming both */
-static void test_fail(const void *opaque)
+static void test_refused(const void *opaque)
 {
-    const FailCase *fc = opaque;
-    g_autofree char *fw = ovmf_image();
-    g_autofree char *env = g_strdup_printf("KVMSIM_FAIL=%s", fc->inject);
-    g_autofree char *bios = NULL;
-
-    if (!fw) {
-        return;
-    }
-    bios = g_strdup_printf("-bios %s", fw);
-    run_refused(bios, env, fc->message, "firmware status 0x16 INVALID_PARAM");
-}
-
-/* The simulated firmware implements ABI 1.55: a policy asking for more */
-static void test_abi_too_old(void)
-{
+    const RefusalCase *rc = opaque;
     g_autofree char *fw = ovmf_image();
     g_autofree char *args = NULL;
 
     if (!fw) {
         return;
     }
-    args = g_strdup_printf("-object sev-snp-guest,id=abi0,policy=0x30138"
-                           " -machine confidential-guest-support=abi0"
-                           " -bios %s", fw);
-    run_refused(args, NULL, "policy 0x30138 asks for SEV-SNP firmware ABI"
-                " 1.56 or later", "the firmware implements ABI 1.55");
-}
-
-/* CPUID entries the firmware refuses are reported one by one */
-static void test_cpuid_rejected(void)
-{
-    g_autofree char *fw = ovmf_image();
-    g_autofree char *bios = NULL;
-
-    if (!fw) {
-        return;
-    }
-    bios = g_strdup_printf("-bios %s", fw);
-    run_refused(bios, "KVMSIM_CPUID_REJECT=1:2:80000000",
-                "SNP_LAUNCH_UPDATE of CPUID failed",
-                "CPUID leaf 0x1 subleaf 0x0: QEMU gave");
+    args = g_strdup_printf(rc->args, fw);
+    run_refused(args, rc->env, rc->expect1, rc->expect2);
 }
 
 static void test_pflash_writable(void)
@@ -729,37 +731,6 @@ static void test_pflash_writable(void)
     run_refused(args, NULL, "pflash0 must be read-only for an SEV-SNP guest",
                 "read-only=on");
     unlink(tmp);
-}
-
-static void test_pflash1(void)
-{
-    g_autofree char *fw = ovmf_image();
-    g_autofree char *args = NULL;
-
-    if (!fw) {
-        return;
-    }
-    args = g_strdup_printf("-blockdev driver=file,filename=%s,node-name=fw0,"
-                           "read-only=on -blockdev driver=file,filename=%s,"
-                           "node-name=vars0,read-only=on -machine pflash0=fw0"
-                           " -machine pflash1=vars0", fw, fw);
-    run_refused(args, NULL, "pflash1 (a UEFI variable store) cannot be used"
-                " by an SEV-SNP guest", "no pflash1");
-}
-
-/* SeaBIOS has no SEV-ES reset block: the APs could not start */
-static void test_no_reset_block(void)
-{
-    run_refused("", NULL, "the firmware cannot start an SEV-SNP guest's APs",
-                "use an OVMF build with SEV-ES/SEV-SNP support");
-}
-
-static void test_dry_run_kvm(void)
-{
-    run_refused("-object sev-snp-guest,id=dry0,dry-run=on -machine"
-                " confidential-guest-support=dry0", NULL,
-                "sev-snp-guest 'dry0': property 'dry-run' is on",
-                "use it with -accel tcg");
 }
 
 /* The dry run: measured, then refused to run */
@@ -804,19 +775,14 @@ int main(int argc, char **argv)
     qtest_add_func("/sev-snp-guest/kvm/smt", test_smt);
     qtest_add_func("/sev-snp-guest/kvm/only-migratable",
                    test_only_migratable);
-    for (i = 0; i < ARRAY_SIZE(fail_cases); i++) {
-        g_autofree char *path = g_strdup_printf("/sev-snp-guest/kvm/fail/%s",
-                                                fail_cases[i].path);
+    for (i = 0; i < ARRAY_SIZE(refusal_cases); i++) {
+        g_autofree char *path = g_strdup_printf("/sev-snp-guest/kvm/%s",
+                                                refusal_cases[i].path);
 
-        qtest_add_data_func(path, &fail_cases[i], test_fail);
+        qtest_add_data_func(path, &refusal_cases[i], test_refused);
     }
-    qtest_add_func("/sev-snp-guest/kvm/cpuid-rejected", test_cpuid_rejected);
-    qtest_add_func("/sev-snp-guest/kvm/abi-too-old", test_abi_too_old);
     qtest_add_func("/sev-snp-guest/kvm/pflash0-writable",
                    test_pflash_writable);
-    qtest_add_func("/sev-snp-guest/kvm/pflash1", test_pflash1);
-    qtest_add_func("/sev-snp-guest/kvm/no-reset-block", test_no_reset_block);
-    qtest_add_func("/sev-snp-guest/kvm/dry-run", test_dry_run_kvm);
     qtest_add_func("/sev-snp-guest/dry-run", test_dry_run_tcg);
 
     return g_test_run();
