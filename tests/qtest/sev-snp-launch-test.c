@@ -136,6 +136,8 @@ static void check_query_sev(QTestState *qts)
     g_assert_cmpint(qdict_get_int(ret, "api-major"), ==, 1);
     g_assert_cmpint(qdict_get_int(ret, "api-minor"), ==, 55);
     g_assert_cmpint(qdict_get_int(ret, "policy"), ==, 0x30000);
+    g_assert_cmpstr(qdict_get_str(ret, "sev-type"), ==, "sev-snp");
+    g_assert_cmpint(qdict_get_int(ret, "snp-policy"), ==, 0x30000);
     qobject_unref(resp);
 }
 
@@ -238,6 +240,41 @@ static void test_libvirt(void)
         " -device '{\"driver\":\"virtio-serial-pci\",\"id\":\"vs0\"}'", fw);
     d_pflash = sim_launch(pflash, 2);
     g_assert_cmpstr(d_pflash, ==, d_bios);
+}
+
+/*
+ * An SEV-SNP guest cannot be reset: a reset request from the guest ends
+ * it as a shutdown (reason guest-reset); with -no-shutdown, as libvirt
+ * runs QEMU, the VM stays stopped in state shutdown.
+ */
+static void test_reset(void)
+{
+    g_autofree char *fw = firmware(images[0]);
+    g_autofree char *args = NULL;
+    g_autofree char *r = NULL;
+    QDict *ev, *resp;
+    KvmSimVM vm;
+
+    if (!fw) {
+        return;
+    }
+    args = g_strdup_printf("-accel kvm -machine q35,confidential-guest-"
+                           "support=snp0 -object sev-snp-guest,id=snp0"
+                           " -no-shutdown -smp 2 -m 512 -bios %s", fw);
+    if (!kvmsim_vm_start(&vm, args)) {
+        return;
+    }
+    r = kvmsim_request(vm.ctl, "exit 1 reset");
+    g_assert_cmpstr(r, ==, "{\"ok\":true}");
+    ev = qtest_qmp_eventwait_ref(vm.qts, "SHUTDOWN");
+    g_assert_cmpstr(qdict_get_str(qdict_get_qdict(ev, "data"), "reason"), ==,
+                    "guest-reset");
+    qobject_unref(ev);
+    resp = qtest_qmp(vm.qts, "{'execute': 'query-status'}");
+    g_assert_cmpstr(qdict_get_str(qdict_get_qdict(resp, "return"),
+                                  "status"), ==, "shutdown");
+    qobject_unref(resp);
+    kvmsim_vm_stop(&vm);
 }
 
 /* ------------------------------------------------- kernel hashes */
@@ -466,5 +503,6 @@ int main(int argc, char **argv)
     }
     qtest_add_func("/sev-snp-launch/libvirt", test_libvirt);
     qtest_add_func("/sev-snp-launch/kernel-hashes", test_kernel_hashes);
+    qtest_add_func("/sev-snp-launch/reset", test_reset);
     return g_test_run();
 }
