@@ -223,11 +223,16 @@ static void test_cpuid_page(void)
                                        .ecx = 0xfef83203, .edx = 0x178bfbff };
     e[1] = (struct kvm_cpuid_entry2) {
         .function = 0xd, .index = 1,
-        .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .ebx = 0x240 };
-    g_assert_true(snp_cpuid_page_build(page, e, 2, 0x7, &error_abort));
-    g_assert_cmpuint(page->count, ==, 2);
+        .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .eax = 0xf };
+    e[2] = (struct kvm_cpuid_entry2) {
+        .function = 0xd, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+        .eax = 0x207, .ebx = 0x988, .ecx = 0x988, .edx = 0x1 };
+    g_assert_true(snp_cpuid_page_build(page, e, 3, &error_abort));
+    g_assert_cmpuint(page->count, ==, 3);
     g_assert_cmphex(page->entries[1].ecx_in, ==, 1);
-    g_assert_cmphex(page->entries[1].xcr0_in, ==, 0x7);
+    /* 0xd's sizes are for the components 0xd.0 reports */
+    g_assert_cmphex(page->entries[1].xcr0_in, ==, 0x100000207ULL);
+    g_assert_cmphex(page->entries[2].xcr0_in, ==, 0x100000207ULL);
     g_assert_cmphex(page->entries[0].xcr0_in, ==, 0);
 
     fixed = g_memdup2(page, sizeof(*page));
@@ -239,7 +244,7 @@ static void test_cpuid_page(void)
                     " edx=0x178bfbff, the firmware accepts eax=0x00a00f11"
                     " ebx=0x00000000 ecx=0x7ef83203 edx=0x178bfbff");
 
-    g_assert_false(snp_cpuid_page_build(page, e, SNP_CPUID_COUNT_MAX + 1, 1,
+    g_assert_false(snp_cpuid_page_build(page, e, SNP_CPUID_COUNT_MAX + 1,
                                         &err));
     error_free_or_abort(&err);
 }

@@ -573,8 +573,7 @@ static bool snp_update_cpuid(SevSnpGuestState *snp, const SnpLaunchStep *s,
     int nr;
 
     entries = kvm_first_vcpu_cpuid(&nr);
-    if (!snp_cpuid_page_build(page, entries, nr, X86_CPU(first_cpu)->env.xcr0,
-                              errp)) {
+    if (!snp_cpuid_page_build(page, entries, nr, errp)) {
         return false;
     }
     memcpy(hva, page, sizeof(*page));

@@ -286,8 +286,9 @@ bool snp_measure_range(SnpMeasure *m, const char *what, uint64_t gpa,
 
 bool snp_cpuid_page_build(SnpCpuidPage *page,
                           const struct kvm_cpuid_entry2 *entries, int nr,
-                          uint64_t xcr0, Error **errp)
+                          Error **errp)
 {
+    uint64_t xcr0 = 0;
     int i;
 
     memset(page, 0, sizeof(*page));
@@ -296,6 +297,11 @@ bool snp_cpuid_page_build(SnpCpuidPage *page,
                    " SEV-SNP CPUID page holds at most %d: use a CPU model"
                    " with fewer features", nr, SNP_CPUID_COUNT_MAX);
         return false;
+    }
+    for (i = 0; i < nr; i++) {
+        if (entries[i].function == 0xd && entries[i].index == 0) {
+            xcr0 = entries[i].eax | (uint64_t)entries[i].edx << 32;
+        }
     }
     for (i = 0; i < nr; i++) {
         SnpCpuidEntry *e = &page->entries[i];

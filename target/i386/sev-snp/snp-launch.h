@@ -156,15 +156,18 @@ typedef struct QEMU_PACKED SnpCpuidPage {
  * snp_cpuid_page_build: the CPUID page for the vCPUs' CPUID
  * @page: filled in
  * @entries, @nr: the CPUID entries QEMU gives KVM (KVM_SET_CPUID2)
- * @xcr0: XCR0 the guest starts with; XSAVE leaf 0xd entries state it
  * @errp: error object
+ *
+ * The XSAVE size entries (leaf 0xd, subleaves 0 and 1) state the XCR0
+ * their sizes are for (XCR0_IN): the components leaf 0xd subleaf 0
+ * reports (EDX:EAX), whose size QEMU gives KVM in EBX.
  *
  * Returns: true on success, false with @errp set when the vCPUs have more
  * leaves than the page holds.
  */
 bool snp_cpuid_page_build(SnpCpuidPage *page,
                           const struct kvm_cpuid_entry2 *entries, int nr,
-                          uint64_t xcr0, Error **errp);
+                          Error **errp);
 
 /**
  * snp_cpuid_page_rejected: the entries the firmware changed
