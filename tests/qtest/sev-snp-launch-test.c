@@ -160,16 +160,23 @@ static char *dry_run_digest(const char *fw_args, int smp)
     return digest;
 }
 
-/* Launch under the simulator; returns QEMU's digest, checked */
-static char *sim_launch(const char *args, int smp)
+/* Start an SNP guest (object snp0 in @args) under the simulator */
+static bool sim_start(KvmSimVM *vm, int smp, const char *args)
 {
     g_autofree char *full = g_strdup_printf("-accel kvm -machine q35,"
                                             "confidential-guest-support="
                                             "snp0 -smp %d %s", smp, args);
+
+    return kvmsim_vm_start(vm, full);
+}
+
+/* Launch under the simulator; returns QEMU's digest, checked */
+static char *sim_launch(const char *args, int smp)
+{
     KvmSimVM vm;
     char *digest;
 
-    if (!kvmsim_vm_start(&vm, full)) {
+    if (!sim_start(&vm, smp, args)) {
         return NULL;
     }
     assert_running(vm.qts);
@@ -258,10 +265,9 @@ static void test_reset(void)
     if (!fw) {
         return;
     }
-    args = g_strdup_printf("-accel kvm -machine q35,confidential-guest-"
-                           "support=snp0 -object sev-snp-guest,id=snp0"
-                           " -no-shutdown -smp 2 -m 512 -bios %s", fw);
-    if (!kvmsim_vm_start(&vm, args)) {
+    args = g_strdup_printf("-object sev-snp-guest,id=snp0 -no-shutdown"
+                           " -m 512 -bios %s", fw);
+    if (!sim_start(&vm, 2, args)) {
         return;
     }
     r = kvmsim_request(vm.ctl, "exit 1 reset");
@@ -440,11 +446,10 @@ static void test_kernel_hashes(void)
     KvmSimVM vm;
 
     /* with -kernel: the table's page is measured, contents as expected */
-    args = g_strdup_printf("-accel kvm -machine q35,confidential-guest-"
-                           "support=snp0 -object sev-snp-guest,id=snp0,"
-                           "kernel-hashes=on -m 512 -bios %s -kernel %s"
-                           " -append console=ttyS0", fw, kernel);
-    if (!kvmsim_vm_start(&vm, args)) {
+    args = g_strdup_printf("-object sev-snp-guest,id=snp0,kernel-hashes=on"
+                           " -m 512 -bios %s -kernel %s -append console=ttyS0",
+                           fw, kernel);
+    if (!sim_start(&vm, 1, args)) {
         goto out;
     }
     digest = launch_digest(vm.qts);

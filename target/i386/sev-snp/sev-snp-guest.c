@@ -98,7 +98,14 @@ static bool snp_check_policy(uint64_t policy, Error **errp)
     return true;
 }
 
-const char *sev_snp_policy_kvm_hint(uint64_t policy)
+/*
+ * Why Linux KVM refuses @policy, or NULL.  The firmware ABI allows
+ * policies that Linux (up to 6.12 at least) refuses with EINVAL at
+ * KVM_SEV_SNP_LAUNCH_START.  QEMU does not refuse them itself, as a newer
+ * kernel may accept them; when LAUNCH_START fails with EINVAL this names
+ * the bit that is the likely cause.
+ */
+static const char *snp_policy_kvm_hint(uint64_t policy)
 {
     if (!(policy & SEV_SNP_POLICY_SMT)) {
         return "KVM requires policy bit 16 (SMT allowed) to be set";
@@ -113,8 +120,13 @@ const char *sev_snp_policy_kvm_hint(uint64_t policy)
     return NULL;
 }
 
-bool sev_snp_check_abi(const SevSnpGuestState *snp, uint8_t fw_major,
-                       uint8_t fw_minor, Error **errp)
+/*
+ * Bits 15:0 of the policy give the lowest firmware ABI version the guest
+ * accepts; the firmware refuses LAUNCH_START below it.  Say so before the
+ * launch, in terms of the policy.
+ */
+static bool snp_check_abi(const SevSnpGuestState *snp, uint8_t fw_major,
+                          uint8_t fw_minor, Error **errp)
 {
     unsigned major = (snp->policy & SEV_SNP_POLICY_ABI_MAJOR_MASK) >>
                      SEV_SNP_POLICY_ABI_MAJOR_SHIFT;
@@ -404,16 +416,21 @@ static bool snp_can_be_deleted(UserCreatable *uc)
     return OBJECT(uc) != OBJECT(snp_guest);
 }
 
-void sev_snp_launch_start_params(const SevSnpGuestState *snp,
-                                 struct kvm_sev_snp_launch_start *params)
+/* KVM_SEV_SNP_LAUNCH_START: policy, guest OS visible workarounds */
+static void snp_launch_start_params(const SevSnpGuestState *snp,
+                                    struct kvm_sev_snp_launch_start *params)
 {
     memset(params, 0, sizeof(*params));
     params->policy = snp->policy;
     memcpy(params->gosvw, snp->gosvw, sizeof(params->gosvw));
 }
 
-void sev_snp_launch_finish_params(const SevSnpGuestState *snp,
-                                  struct kvm_sev_snp_launch_finish *params)
+/*
+ * KVM_SEV_SNP_LAUNCH_FINISH: ID block and authentication information,
+ * author key and VCEK flags, host data.  The addresses point into @snp.
+ */
+static void snp_launch_finish_params(const SevSnpGuestState *snp,
+                                     struct kvm_sev_snp_launch_finish *params)
 {
     memset(params, 0, sizeof(*params));
     if (snp->id_block) {
@@ -494,17 +511,17 @@ static int snp_launch_init(SevSnpGuestState *snp, Error **errp)
     snp->api_major = status.api_major;
     snp->api_minor = status.api_minor;
     snp->build_id = status.build_id;
-    if (!sev_snp_check_abi(snp, status.api_major, status.api_minor, errp)) {
+    if (!snp_check_abi(snp, status.api_major, status.api_minor, errp)) {
         return -1;
     }
     if (!snp_command(snp, KVM_SEV_INIT2, "KVM_SEV_INIT2", &init, NULL,
                      errp)) {
         return -1;
     }
-    sev_snp_launch_start_params(snp, &start);
+    snp_launch_start_params(snp, &start);
     if (!snp_command(snp, KVM_SEV_SNP_LAUNCH_START, "SNP_LAUNCH_START",
                      &start, NULL, errp)) {
-        hint = errno == EINVAL ? sev_snp_policy_kvm_hint(snp->policy) : NULL;
+        hint = errno == EINVAL ? snp_policy_kvm_hint(snp->policy) : NULL;
         if (hint) {
             error_append_hint(errp, "%s\n", hint);
         }
@@ -612,7 +629,6 @@ static bool snp_launch_update(SevSnpGuestState *snp, bool dry_run,
         const SnpLaunchStep *s = &g_array_index(steps, SnpLaunchStep, i);
         uint8_t *hva = s->source == SNP_SOURCE_FIRMWARE ? snp->fw :
                        snp_guest_ram(s->gpa, s->len);
-        bool measured = s->page_type == KVM_SEV_SNP_PAGE_TYPE_NORMAL;
 
         if (!hva) {
             error_setg(errp, "sev-snp-guest '%s': the firmware's %s area at"
@@ -622,9 +638,8 @@ static bool snp_launch_update(SevSnpGuestState *snp, bool dry_run,
             return false;
         }
         trace_sev_snp_launch_update(s->what, s->gpa, s->len, s->page_type);
-        if (!snp_measure_range(&snp->measure, s->what, s->gpa,
-                               measured ? hva : NULL, s->len, s->page_type,
-                               errp)) {
+        if (!snp_measure_range(&snp->measure, s->what, s->gpa, hva, s->len,
+                               s->page_type, errp)) {
             return false;
         }
         if (s->source == SNP_SOURCE_CPUID) {
@@ -659,30 +674,30 @@ static bool snp_measure_vmsas(SevSnpGuestState *snp, Error **errp)
     return true;
 }
 
-static void snp_report_digest(SevSnpGuestState *snp)
-{
-    g_autofree char *hex = snp_digest_to_hex(snp->measure.digest);
-
-    trace_sev_snp_launch_finish(snp->measure.pages, hex);
-}
-
-static bool snp_launch_finish(SevSnpGuestState *snp, Error **errp)
+/* The VMSAs measured, then (unless @dry_run) SNP_LAUNCH_FINISH */
+static bool snp_launch_finish(SevSnpGuestState *snp, bool dry_run,
+                              Error **errp)
 {
     struct kvm_sev_snp_launch_finish finish;
 
-    cpu_synchronize_all_post_init();
     if (!snp_measure_vmsas(snp, errp)) {
         return false;
     }
-    /* sev_es_set_reset_vector() changed the APs: hand KVM their state */
-    cpu_synchronize_all_post_init();
-    sev_snp_launch_finish_params(snp, &finish);
-    if (!snp_command(snp, KVM_SEV_SNP_LAUNCH_FINISH, "SNP_LAUNCH_FINISH",
-                     &finish, NULL, errp)) {
-        return false;
+    if (!dry_run) {
+        /* sev_es_set_reset_vector() changed the APs: hand KVM the state */
+        cpu_synchronize_all_post_init();
+        snp_launch_finish_params(snp, &finish);
+        if (!snp_command(snp, KVM_SEV_SNP_LAUNCH_FINISH, "SNP_LAUNCH_FINISH",
+                         &finish, NULL, errp)) {
+            return false;
+        }
     }
     snp->state = SEV_SNP_LAUNCH_FINISHED;
-    snp_report_digest(snp);
+    if (trace_event_get_state_backends(TRACE_SEV_SNP_LAUNCH_FINISH)) {
+        g_autofree char *hex = snp_digest_to_hex(snp->measure.digest);
+
+        trace_sev_snp_launch_finish(snp->measure.pages, hex);
+    }
     return true;
 }
 
@@ -692,13 +707,9 @@ static void snp_machine_done(Notifier *n, void *unused)
     Error *err = NULL;
 
     if (!snp_launch_update(snp, snp->dry_run, &err) ||
-        (snp->dry_run && !snp_measure_vmsas(snp, &err))) {
+        (snp->dry_run && !snp_launch_finish(snp, true, &err))) {
         error_report_err(err);
         exit(1);
-    }
-    if (snp->dry_run) {
-        snp->state = SEV_SNP_LAUNCH_FINISHED;
-        snp_report_digest(snp);
     }
 }
 
@@ -717,7 +728,7 @@ static void snp_vm_state_change(void *opaque, bool running, RunState state)
         return;
     }
     if (snp->state == SEV_SNP_LAUNCH_UPDATED &&
-        !snp_launch_finish(snp, &err)) {
+        !snp_launch_finish(snp, false, &err)) {
         error_report_err(err);
         exit(1);
     }

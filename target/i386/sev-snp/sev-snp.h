@@ -153,48 +153,6 @@ static inline bool sev_snp_enabled(void)
  */
 int sev_snp_kvm_init(MachineState *ms, Error **errp);
 
-/**
- * sev_snp_launch_start_params: fill @params for KVM_SEV_SNP_LAUNCH_START
- * (policy, guest OS visible workarounds) from @snp's configuration.
- */
-void sev_snp_launch_start_params(const SevSnpGuestState *snp,
-                                 struct kvm_sev_snp_launch_start *params);
-
-/**
- * sev_snp_launch_finish_params: fill @params for KVM_SEV_SNP_LAUNCH_FINISH
- * (ID block and authentication information structure, author key and VCEK
- * flags, host data) from @snp's configuration.  The addresses point into
- * @snp and stay valid as long as it exists.
- */
-void sev_snp_launch_finish_params(const SevSnpGuestState *snp,
-                                  struct kvm_sev_snp_launch_finish *params);
-
-/**
- * sev_snp_check_abi: check the firmware's ABI version against the policy
- * @snp: the guest
- * @fw_major, @fw_minor: the ABI version the firmware reports (e.g. in
- * SNP_PLATFORM_STATUS)
- * @errp: error object
- *
- * Bits 15:0 of the policy give the lowest firmware ABI version the guest
- * accepts; the firmware refuses LAUNCH_START below it.  This says so
- * before the launch, in terms of the policy.
- *
- * Returns: true if the firmware is recent enough, false with @errp set.
- */
-bool sev_snp_check_abi(const SevSnpGuestState *snp, uint8_t fw_major,
-                       uint8_t fw_minor, Error **errp);
-
-/**
- * sev_snp_policy_kvm_hint: why Linux KVM refuses @policy, or NULL
- *
- * The firmware ABI allows policies that Linux (up to 6.12 at least)
- * refuses with EINVAL at KVM_SEV_SNP_LAUNCH_START.  QEMU does not refuse
- * them itself, as a newer kernel may accept them; when LAUNCH_START fails
- * with EINVAL this names the bit that is the likely cause.
- */
-const char *sev_snp_policy_kvm_hint(uint64_t policy);
-
 /*
  * Hooks for the firmware loaders and the SEV code (sev.c), called only
  * when sev_snp_enabled():
