@@ -1057,6 +1057,22 @@ static void test_snp_digest_and_finish(void)
     g_free(src);
 }
 
+/* The digest of a launch that measured one VMSA page, @vmsa */
+static void assert_vmsa_digest(const uint8_t *vmsa)
+{
+    uint8_t digest[48] = { 0 };
+    g_autofree char *hex = NULL;
+    g_autofree char *exp = NULL;
+    g_autofree char *r = NULL;
+
+    chain(digest, 2, 0xFFFFFFFFF000ULL, vmsa);
+    hex = hex48(digest);
+    exp = g_strdup_printf("{\"ok\":true,\"digest\":\"%s\",\"pages\":1}",
+                          hex);
+    r = req("query digest", NULL);
+    g_assert_cmpstr(r, ==, exp);
+}
+
 /*
  * R-41: KVM_SET_XSAVE's header checks; the VMSA's x87/SSE/AVX state is
  * KVM's copy, which each KVM_SET_XSAVE changes only for the components
@@ -1068,13 +1084,10 @@ static void test_xsave_vmsa(void)
     struct kvm_sev_snp_launch_finish fin = { 0 };
     g_autofree struct kvm_xsave *x = g_malloc0(sizeof(*x));
     struct kvm_fpu fpu = { 0 };
-    uint8_t *b = (uint8_t *)x->region, vmsa[PG], digest[48] = { 0 };
+    uint8_t *b = (uint8_t *)x->region, vmsa[PG];
     uint64_t bv;
     uint32_t mxcsr;
     uint16_t fcw;
-    g_autofree char *hex = NULL;
-    g_autofree char *exp = NULL;
-    g_autofree char *r = NULL;
     int cpu = ioctl(s.vm, KVM_CREATE_VCPU, 0UL);
 
     g_assert_cmpint(cpu, >=, 0);
@@ -1129,12 +1142,7 @@ static void test_xsave_vmsa(void)
     fcw = 0x1234;
     memcpy(vmsa + 0x410, &fcw, 2);
     memset(vmsa + 0x470, 0xcc, 16);
-    chain(digest, 2, 0xFFFFFFFFF000ULL, vmsa);
-    hex = hex48(digest);
-    exp = g_strdup_printf("{\"ok\":true,\"digest\":\"%s\",\"pages\":1}",
-                          hex);
-    r = req("query digest", NULL);
-    g_assert_cmpstr(r, ==, exp);
+    assert_vmsa_digest(vmsa);
     close(cpu);
     close(s.vm);
     close(s.gmem);
@@ -1154,16 +1162,7 @@ static void test_xsave_vmsa(void)
     fcw = 0x4321;
     memcpy(vmsa + 0x410, &fcw, 2);
     memset(vmsa + 0x470, 0xdd, 16);
-    memset(digest, 0, sizeof(digest));
-    chain(digest, 2, 0xFFFFFFFFF000ULL, vmsa);
-    g_free(hex);
-    g_free(exp);
-    g_free(r);
-    hex = hex48(digest);
-    exp = g_strdup_printf("{\"ok\":true,\"digest\":\"%s\",\"pages\":1}",
-                          hex);
-    r = req("query digest", NULL);
-    g_assert_cmpstr(r, ==, exp);
+    assert_vmsa_digest(vmsa);
     close(cpu);
     close(s.vm);
     close(s.gmem);
