@@ -379,18 +379,14 @@ static void cpuid_page_entry(QTestState *qts, uint32_t leaf, uint32_t *ebx)
 
 /*
  * The host CPU's C-bit position, or 0 when its CPUID has no leaf
- * 0x8000001F or reports no SEV there (as on the machines the tests run
- * on, whose CPUID answers a leaf above its highest with other data)
+ * 0x8000001F (above its highest leaf a CPU answers with other data)
  */
 static uint32_t host_cbitpos(void)
 {
-    unsigned a, b, c, d;
+    unsigned a = 0, b = 0, c = 0, d = 0;
 
-    if (__get_cpuid_max(0x80000000, NULL) < 0x8000001f) {
-        return 0;
-    }
-    __cpuid_count(0x8000001f, 0, a, b, c, d);
-    return a & 2 ? b & 0x3f : 0;
+    __get_cpuid(0x8000001f, &a, &b, &c, &d);
+    return b & 0x3f;
 }
 
 /*

@@ -488,28 +488,6 @@ static int snp_command(SevSnpGuestState *snp, int cmd, const char *name,
 }
 
 /*
- * The C-bit position and the physical address bit reduction the host's
- * CPU reports (CPUID 0x8000001F EBX[5:0] and EBX[11:6]), or 0 for both
- * when its CPUID has no such leaf or does not report SEV (EAX bit 1): a
- * leaf above the CPU's highest one returns unrelated data.
- */
-static void snp_host_mem_encrypt(uint32_t *cbitpos, uint32_t *reduced)
-{
-    uint32_t max, eax, ebx;
-
-    *cbitpos = *reduced = 0;
-    host_cpuid(0x80000000, 0, &max, NULL, NULL, NULL);
-    if (max < 0x8000001f) {
-        return;
-    }
-    host_cpuid(0x8000001f, 0, &eax, &ebx, NULL, NULL);
-    if (eax & SEV_SNP_CPUID_SEV) {
-        *cbitpos = ebx & 0x3f;
-        *reduced = (ebx >> 6) & 0x3f;
-    }
-}
-
-/*
  * KVM_SEV_INIT2: the GHCB protocol version and the VMSA features.  The
  * VMSAs the launch measures carry the same features (snp_measure_vmsas),
  * with and without KVM.
@@ -533,7 +511,7 @@ static int snp_launch_init(SevSnpGuestState *snp, Error **errp)
     uint32_t host_reduced;
     int ret;
 
-    snp_host_mem_encrypt(&snp->host_cbitpos, &host_reduced);
+    sev_host_mem_encrypt(&snp->host_cbitpos, &host_reduced);
     if (snp->cbitpos && snp->host_cbitpos &&
         snp->cbitpos != snp->host_cbitpos) {
         error_setg(errp, "sev-snp-guest '%s': property 'cbitpos' is %u, but"

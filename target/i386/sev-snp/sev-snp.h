@@ -74,9 +74,6 @@ OBJECT_DECLARE_SIMPLE_TYPE(SevSnpGuestState, SEV_SNP_GUEST)
  */
 #define SEV_SNP_REDUCED_PHYS_BITS_DEFAULT 1
 
-/* CPUID 0x8000001F EAX bit 1: the CPU supports SEV */
-#define SEV_SNP_CPUID_SEV               (1U << 1)
-
 /*
  * What QEMU gives KVM_SEV_INIT2: GHCB protocol version 2 and no optional
  * VMSA feature (Linux 6.12 supports only DEBUG_SWAP, bit 5).  The VMSAs
