@@ -20,6 +20,7 @@
 #include "qapi/qmp/qjson.h"
 #include "qapi/qmp/qnum.h"
 #include "qemu/cutils.h"
+#include "../kvm-sim/kvm-sim-client.h"
 
 #define OBJ_PATH "/objects/snp0"
 
@@ -597,17 +598,10 @@ static void test_only_migratable(void)
 /* The Debian OVMF image for the launch, or NULL (the test skipped) */
 static char *ovmf_image(void)
 {
-    const char *dir = g_getenv("QSNP_FIRMWARE_DIR");
-    char *path = g_build_filename(dir ? dir : "", "OVMF-2022.11.fd", NULL);
+    char *path = kvmsim_ovmf_image("OVMF-2022.11.fd", true);
 
-    if (!dir || access(path, R_OK)) {
-        g_free(path);
-        path = g_strdup("/usr/share/ovmf/OVMF.fd");
-    }
-    if (access(path, R_OK)) {
+    if (!path) {
         g_test_skip("no OVMF image");
-        g_free(path);
-        return NULL;
     }
     return path;
 }

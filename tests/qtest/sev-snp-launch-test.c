@@ -35,19 +35,11 @@ typedef struct LaunchCase {
 /* The path of a Debian OVMF image, or NULL (the test skipped) */
 static char *firmware(const char *image)
 {
-    const char *dir = g_getenv("QSNP_FIRMWARE_DIR");
-    char *path;
+    char *path = kvmsim_ovmf_image(image, false);
 
-    if (!dir) {
-        g_test_skip("QSNP_FIRMWARE_DIR is not set (scripts/qsnp test sets"
-                    " it)");
-        return NULL;
-    }
-    path = g_build_filename(dir, image, NULL);
-    if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
-        g_test_skip("firmware image not fetched");
-        g_free(path);
-        return NULL;
+    if (!path) {
+        g_test_skip("firmware image not fetched (scripts/qsnp test fetches"
+                    " it into $QSNP_FIRMWARE_DIR)");
     }
     return path;
 }
