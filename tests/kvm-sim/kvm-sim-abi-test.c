@@ -731,6 +731,17 @@ static void test_snp_launch_update(void)
     g_assert_cmpint(fw, ==, SEV_RET_INVALID_PAGE_STATE);
     assert_violation("R-30");
     g_assert_cmpint(snp_update(s.vm, 2, NULL, PG, 3, &fw, NULL), ==, 0);
+    /* R-30 with an errno and a count: the next two commands fail */
+    g_free(req("fail KVM_SEV_SNP_LAUNCH_UPDATE 0 11 2", NULL));
+    g_assert_cmpint(snp_update(s.vm, 3, src, PG, 1, &fw, NULL), ==, -EAGAIN);
+    g_assert_cmpint(fw, ==, 0);
+    g_assert_cmpint(snp_update(s.vm, 3, src, PG, 1, &fw, NULL), ==, -EAGAIN);
+    g_assert_cmpint(snp_update(s.vm, 3, src, PG, 1, &fw, NULL), ==, 0);
+    {
+        g_autofree char *x = req("fail KVM_SEV_SNP_LAUNCH_UPDATE 0 11 0",
+                                 NULL);
+        g_assert_nonnull(strstr(x, "\"ok\":false"));     /* count 0 */
+    }
     close(s.vm);
     close(s.gmem);
     g_free(src);
@@ -1394,6 +1405,19 @@ static void test_exits(void)
     g_assert_cmpint(r.run->memory_fault.size, ==, 0x1000);
     g_assert_cmpint(r.run->memory_fault.flags, ==,
                     KVM_MEMORY_EXIT_FLAG_PRIVATE);
+    /* with flags a later kernel may add */
+    start_run(&r, &t);
+    g_free(req("exit 0 memory-fault 0x200000 0x1000 0 0x10", NULL));
+    finish_run(&r, t);
+    g_assert_cmpint(r.ret, ==, -1);
+    g_assert_cmpint(r.err, ==, EFAULT);
+    g_assert_cmpint(r.run->memory_fault.flags, ==, 0x10);
+
+    /* internal error */
+    g_free(req("exit 0 internal-error 1", NULL));
+    g_assert_cmpint(ioctl(cpu, KVM_RUN, 0), ==, 0);
+    g_assert_cmpint(r.run->exit_reason, ==, KVM_EXIT_INTERNAL_ERROR);
+    g_assert_cmpint(r.run->internal.suberror, ==, 1);
 
     /* SEV termination request */
     g_free(req("exit 0 sev-term 0x1100", NULL));

@@ -14,7 +14,9 @@
 #define KVM_SIM_CLIENT_H
 
 #include <glib.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -79,6 +81,26 @@ static inline void kvmsim_close(KvmSimClient *c)
         close(c->fd);
         g_free(c);
     }
+}
+
+/*
+ * The Debian OVMF image @image ("OVMF-2022.11.fd", "OVMF-2025.02.fd")
+ * that scripts/qsnp-fetch-ovmf put in $QSNP_FIRMWARE_DIR; else, if
+ * @installed, the installed /usr/share/ovmf/OVMF.fd; else NULL.
+ */
+static inline char *kvmsim_ovmf_image(const char *image, bool installed)
+{
+    const char *dir = getenv("QSNP_FIRMWARE_DIR");
+    char *path = dir ? g_build_filename(dir, image, NULL) : NULL;
+
+    if (path && access(path, R_OK) == 0) {
+        return path;
+    }
+    g_free(path);
+    if (installed && access("/usr/share/ovmf/OVMF.fd", R_OK) == 0) {
+        return g_strdup("/usr/share/ovmf/OVMF.fd");
+    }
+    return NULL;
 }
 
 #ifdef LIBQTEST_H

@@ -58,9 +58,9 @@ static char *ks_cmd_exit(char **a, int n)
     if (!strcmp(a[2], "hypercall-map-gpa") && n == 6) {
         e.kind = KS_EXIT_HYPERCALL;
         memcpy(e.a, x, 3 * sizeof(x[0]));
-    } else if (!strcmp(a[2], "memory-fault") && n == 6) {
+    } else if (!strcmp(a[2], "memory-fault") && (n == 6 || n == 7)) {
         e.kind = KS_EXIT_MEMORY_FAULT;
-        memcpy(e.a, x, 3 * sizeof(x[0]));
+        memcpy(e.a, x, 4 * sizeof(x[0]));
     } else if (!strcmp(a[2], "sev-term") && n == 4) {
         e.kind = KS_EXIT_SYSTEM_EVENT;
         e.a[0] = KVM_SYSTEM_EVENT_SEV_TERM;
@@ -68,6 +68,9 @@ static char *ks_cmd_exit(char **a, int n)
         e.n = 1;
     } else if (!strcmp(a[2], "shutdown") && n == 3) {
         e.kind = KS_EXIT_SHUTDOWN;
+    } else if (!strcmp(a[2], "internal-error") && n == 4) {
+        e.kind = KS_EXIT_INTERNAL_ERROR;
+        e.a[0] = x[0];
     } else if (!strcmp(a[2], "reset") && n == 3) {
         e.kind = KS_EXIT_SYSTEM_EVENT;
         e.a[0] = KVM_SYSTEM_EVENT_RESET;
@@ -149,12 +152,14 @@ static char *ks_handle(char *line)
         return ks_cmd_wait(a, n);
     }
     if (!strcmp(a[0], "fail")) {
-        uint64_t err = 0;
-        if ((n != 3 && n != 4) || !ks_num(a[2], &x) ||
-            (n == 4 && !ks_num(a[3], &err))) {
-            return ks_err("usage: fail CMDNAME FW_ERROR [ERRNO]");
+        uint64_t err = 0, count = 1;
+        if (n < 3 || n > 5 || !ks_num(a[2], &x) ||
+            (n >= 4 && !ks_num(a[3], &err)) ||
+            (n == 5 && (!ks_num(a[4], &count) || !count ||
+                        count > G_MAXUINT))) {
+            return ks_err("usage: fail CMDNAME FW_ERROR [ERRNO [COUNT]]");
         }
-        ks_inject_failure(a[1], x, err);
+        ks_inject_failure(a[1], x, err, count);
         return g_strdup("{\"ok\":true}");
     }
     if (!strcmp(a[0], "query") && n >= 2) {

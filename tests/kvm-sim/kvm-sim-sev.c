@@ -26,6 +26,7 @@
 typedef struct KsInjected {
     int fw_error;
     int err;
+    unsigned count;     /* commands still to fail */
 } KsInjected;
 
 static GHashTable *ks_injected;     /* command name -> KsInjected */
@@ -63,7 +64,8 @@ static const char *ks_platform_cmd_name(uint32_t cmd)
     }
 }
 
-int ks_inject_failure(const char *name, int fw_error, int err)
+int ks_inject_failure(const char *name, int fw_error, int err,
+                      unsigned count)
 {
     KsInjected *i = g_new(KsInjected, 1);
 
@@ -73,11 +75,12 @@ int ks_inject_failure(const char *name, int fw_error, int err)
     }
     i->fw_error = fw_error;
     i->err = err ? err : EIO;
+    i->count = count ? count : 1;
     g_hash_table_replace(ks_injected, g_strdup(name), i);
     return 0;
 }
 
-/* a failure queued with "fail NAME FW_ERROR [ERRNO]" (one shot) */
+/* a failure queued with "fail NAME FW_ERROR [ERRNO [COUNT]]" */
 static bool ks_take_injected(const char *name, uint32_t *error, long *r)
 {
     KsInjected *i = ks_injected ? g_hash_table_lookup(ks_injected, name) :
@@ -89,7 +92,9 @@ static bool ks_take_injected(const char *name, uint32_t *error, long *r)
     *error = i->fw_error;
     *r = ks_violation("R-30", name, i->err, i->fw_error,
                       "failure injected through the control socket");
-    g_hash_table_remove(ks_injected, name);
+    if (!--i->count) {
+        g_hash_table_remove(ks_injected, name);
+    }
     return true;
 }
 

@@ -573,7 +573,9 @@ static long ks_deliver_exit(KsVcpu *v, KsExit *e)
         run->exit_reason = KVM_EXIT_MEMORY_FAULT;
         run->memory_fault.gpa = e->a[0];
         run->memory_fault.size = e->a[1];
-        run->memory_fault.flags = e->a[2] ? KVM_MEMORY_EXIT_FLAG_PRIVATE : 0;
+        /* a[3]: flags a later kernel may add, for tests of the VMM */
+        run->memory_fault.flags =
+            (e->a[2] ? KVM_MEMORY_EXIT_FLAG_PRIVATE : 0) | e->a[3];
         r = -EFAULT;
         break;
     case KS_EXIT_SYSTEM_EVENT:
@@ -587,6 +589,11 @@ static long ks_deliver_exit(KsVcpu *v, KsExit *e)
         break;
     case KS_EXIT_SHUTDOWN:
         run->exit_reason = KVM_EXIT_SHUTDOWN;
+        break;
+    case KS_EXIT_INTERNAL_ERROR:
+        run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
+        memset(&run->internal, 0, sizeof(run->internal));
+        run->internal.suberror = e->a[0];
         break;
     }
     v->delivered++;

@@ -76,18 +76,19 @@ static void ks_late_init(void)
         ks_log_fd = real_open(s, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
                               0644);
     }
-    /* KVMSIM_FAIL=CMDNAME:FW_ERROR[:ERRNO],...: as "fail" requests */
+    /* KVMSIM_FAIL=CMDNAME:FW_ERROR[:ERRNO[:COUNT]],...: as "fail" requests */
     s = getenv("KVMSIM_FAIL");
     if (s && *s) {
         g_auto(GStrv) list = g_strsplit(s, ",", -1);
         int i;
 
         for (i = 0; list[i]; i++) {
-            g_auto(GStrv) f = g_strsplit(list[i], ":", 3);
+            g_auto(GStrv) f = g_strsplit(list[i], ":", 4);
 
             if (f[0] && f[1]) {
                 ks_inject_failure(f[0], (int)g_ascii_strtoll(f[1], NULL, 0),
-                                  f[2] ? atoi(f[2]) : EIO);
+                                  f[2] ? atoi(f[2]) : EIO,
+                                  f[2] && f[3] ? atoi(f[3]) : 1);
             }
         }
     }

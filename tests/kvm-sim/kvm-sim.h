@@ -63,6 +63,7 @@ typedef enum KsExitKind {
     KS_EXIT_MEMORY_FAULT,
     KS_EXIT_SYSTEM_EVENT,
     KS_EXIT_SHUTDOWN,
+    KS_EXIT_INTERNAL_ERROR,
 } KsExitKind;
 
 typedef struct KsExit {
@@ -223,7 +224,8 @@ long ks_enable_manual_dirty_log(KsVm *vm, const struct kvm_enable_cap *cap);
 /* kvm-sim-sev.c */
 long ks_memory_encrypt_op(KsVm *vm, struct kvm_sev_cmd *cmd);
 long ks_sev_dev_ioctl(unsigned long req, void *arg);
-int ks_inject_failure(const char *name, int fw_error, int err);
+int ks_inject_failure(const char *name, int fw_error, int err,
+                      unsigned count);
 const char *ks_sev_state_name(KsVm *vm);
 long ks_enable_cap_vm(KsVm *vm, struct kvm_enable_cap *cap);
 

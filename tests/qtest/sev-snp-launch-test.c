@@ -17,6 +17,7 @@
  */
 
 #include "qemu/osdep.h"
+#include <cpuid.h>
 #include "libqtest.h"
 #include "qapi/qmp/qdict.h"
 #include "qapi/error.h"
@@ -42,19 +43,11 @@ typedef struct LaunchCase {
 /* The path of a Debian OVMF image, or NULL (the test skipped) */
 static char *firmware(const char *image)
 {
-    const char *dir = g_getenv("QSNP_FIRMWARE_DIR");
-    char *path;
+    char *path = kvmsim_ovmf_image(image, false);
 
-    if (!dir) {
-        g_test_skip("QSNP_FIRMWARE_DIR is not set (scripts/qsnp test sets"
-                    " it)");
-        return NULL;
-    }
-    path = g_build_filename(dir, image, NULL);
-    if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
-        g_test_skip("firmware image not fetched");
-        g_free(path);
-        return NULL;
+    if (!path) {
+        g_test_skip("firmware image not fetched (scripts/qsnp test fetches"
+                    " it into $QSNP_FIRMWARE_DIR)");
     }
     return path;
 }
@@ -177,18 +170,35 @@ static void check_cpuid_page(KvmSimVM *vm)
 
 /*
  * The simulator saw no broken rule (the kernel's, the firmware's, and the
- * guest's reading of the CPUID page), agrees on the digest, and has the
- * CPUID page the guest expects
+ * guest's reading of the CPUID page; or only @injected failures, rule
+ * R-30), agrees on the digest, which covers the VMSAs with the SEV
+ * features KVM_SEV_INIT2 was given (QEMU gives none: the VM's are
+ * SNP_ACTIVE only, 0x1), and has the CPUID page the guest expects
  */
-static void check_simulator(KvmSimVM *vm, const char *digest)
+static void check_simulator_injected(KvmSimVM *vm, const char *digest,
+                                     int injected)
 {
     g_autofree char *v = kvmsim_request(vm->ctl, "query violations");
     g_autofree char *d = kvmsim_request(vm->ctl, "query digest");
+    g_autofree char *st = kvmsim_request(vm->ctl, "query state");
     g_autofree char *want = g_strdup_printf("\"digest\":\"%s\"", digest);
+    const char *p = v;
+    int n = 0;
 
-    g_assert_cmpstr(v, ==, "{\"ok\":true,\"violations\":[]}");
+    while ((p = strstr(p, "\"rule\":"))) {
+        g_assert_true(g_str_has_prefix(p, "\"rule\":\"R-30\""));
+        p++;
+        n++;
+    }
+    g_assert_cmpint(n, ==, injected);
     g_assert_nonnull(strstr(d, want));
+    g_assert_nonnull(strstr(st, "\"vmsa_features\":1,"));
     check_cpuid_page(vm);
+}
+
+static void check_simulator(KvmSimVM *vm, const char *digest)
+{
+    check_simulator_injected(vm, digest, 0);
 }
 
 static void assert_running(QTestState *qts)
@@ -357,6 +367,202 @@ static void test_reset(void)
                                   "status"), ==, "shutdown");
     qobject_unref(resp);
     kvmsim_vm_stop(&vm);
+}
+
+/*
+ * SNP_LAUNCH_UPDATE that KVM asks to repeat (EAGAIN) or that a signal
+ * interrupted (EINTR) is repeated: the launch goes on, with the same
+ * digest as without.
+ */
+static void test_update_retried(void)
+{
+    static const char *const fail[] = {
+        "KVM_SEV_SNP_LAUNCH_UPDATE:0:11:3", "KVM_SEV_SNP_LAUNCH_UPDATE:0:4:100",
+    };
+    static const int count[] = { 3, 100 };
+    g_autofree char *fw = firmware(images[0]);
+    g_autofree char *args = NULL;
+    g_autofree char *plain = NULL;
+    size_t i;
+
+    if (!fw) {
+        return;
+    }
+    args = g_strdup_printf("-object sev-snp-guest,id=snp0 -m 512 -bios %s",
+                           fw);
+    plain = sim_launch(args, 1);
+    if (!plain) {
+        return;
+    }
+    for (i = 0; i < ARRAY_SIZE(fail); i++) {
+        g_autofree char *digest = NULL;
+        KvmSimVM vm;
+
+        g_setenv("KVMSIM_FAIL", fail[i], true);
+        g_assert_true(sim_start(&vm, 1, args));
+        g_unsetenv("KVMSIM_FAIL");
+        assert_running(vm.qts);
+        digest = launch_digest(vm.qts);
+        g_assert_cmpstr(digest, ==, plain);
+        check_simulator_injected(&vm, digest, count[i]);
+        kvmsim_vm_stop(&vm);
+    }
+}
+
+/* The entry of leaf @leaf (subleaf 0) in the CPUID page in guest RAM */
+static void cpuid_page_entry(QTestState *qts, uint32_t leaf, uint32_t *ebx)
+{
+    QDict *resp = qtest_qmp(qts, "{'execute': 'query-sev-snp-launch-log'}");
+    g_autofree uint8_t *page = g_malloc(4096);
+    uint64_t gpa = 0;
+    QListEntry *e;
+    uint32_t i, n;
+
+    QLIST_FOREACH_ENTRY(qdict_get_qlist(resp, "return"), e) {
+        QDict *d = qobject_to(QDict, qlist_entry_obj(e));
+
+        if (!strcmp(qdict_get_str(d, "page-type"), "cpuid")) {
+            gpa = qdict_get_int(d, "gpa");
+        }
+    }
+    qobject_unref(resp);
+    g_assert_cmphex(gpa, !=, 0);
+    /* QEMU's copy, as it handed it to SNP_LAUNCH_UPDATE */
+    qtest_memread(qts, gpa, page, 4096);
+    n = ldl_le_p(page);
+    g_assert_cmpuint(n, <=, 64);
+    for (i = 0; i < n; i++) {
+        const uint8_t *ent = page + 16 + 48 * i;
+
+        if (ldl_le_p(ent) == leaf && ldl_le_p(ent + 4) == 0) {
+            *ebx = ldl_le_p(ent + 28);
+            return;
+        }
+    }
+    g_error("no CPUID page entry for leaf 0x%x", leaf);
+}
+
+/*
+ * The host CPU's C-bit position, or 0 when its CPUID has no leaf
+ * 0x8000001F (above its highest leaf a CPU answers with other data)
+ */
+static uint32_t host_cbitpos(void)
+{
+    unsigned a = 0, b = 0, c = 0, d = 0;
+
+    __get_cpuid(0x8000001f, &a, &b, &c, &d);
+    return b & 0x3f;
+}
+
+/*
+ * CPUID 0x8000001F EBX of the guest: the C-bit position (the host CPU's
+ * unless cbitpos is given) and reduced-phys-bits (1 unless given), which
+ * is also what query-sev-capabilities reports
+ */
+static void test_cpuid_mem_encrypt(void)
+{
+    static const struct {
+        const char *props;
+        uint32_t reduced;
+    } cases[] = {
+        { "", 1 },
+        { ",reduced-phys-bits=5", 5 },
+    };
+    g_autofree char *fw = firmware(images[0]);
+    size_t i;
+
+    if (!fw) {
+        return;
+    }
+    for (i = 0; i < ARRAY_SIZE(cases); i++) {
+        g_autofree char *args = g_strdup_printf(
+            "-object sev-snp-guest,id=snp0%s -m 512 -bios %s",
+            cases[i].props, fw);
+        uint32_t ebx = 0;
+        QDict *resp;
+        KvmSimVM vm;
+
+        if (!sim_start(&vm, 1, args)) {
+            return;
+        }
+        cpuid_page_entry(vm.qts, 0x8000001f, &ebx);
+        g_assert_cmpuint((ebx >> 6) & 0x3f, ==, cases[i].reduced);
+        g_assert_cmpuint(ebx & 0x3f, ==, host_cbitpos());
+        resp = qtest_qmp(vm.qts, "{'execute': 'qom-get', 'arguments':"
+                         " {'path': '/objects/snp0',"
+                         " 'property': 'reduced-phys-bits'}}");
+        g_assert_cmpint(qdict_get_int(resp, "return"), ==, cases[i].reduced);
+        qobject_unref(resp);
+        if (!*cases[i].props) {
+            resp = qtest_qmp(vm.qts,
+                             "{'execute': 'query-sev-capabilities'}");
+            g_assert_cmpint(qdict_get_int(qdict_get_qdict(resp, "return"),
+                                          "reduced-phys-bits"), ==,
+                            cases[i].reduced);
+            qobject_unref(resp);
+        }
+        kvmsim_vm_stop(&vm);
+    }
+}
+
+/*
+ * Guest exits QEMU cannot handle stop the VM (internal-error): QEMU
+ * says why and, as the vCPUs' state is protected, does not read their
+ * registers for the dump.
+ */
+static void test_guest_errors(void)
+{
+    static const struct {
+        const char *exit;
+        const char *expect;
+    } cases[] = {
+        /* a memory fault with a flag Linux 6.12 does not define */
+        { "exit 0 memory-fault 0x200000 0x1000 1 0x10",
+          "KVM_EXIT_MEMORY_FAULT private access: at 0x200000+0x1000:"
+          " unknown flags 0x10" },
+        /* KVM_INTERNAL_ERROR_EMULATION */
+        { "exit 1 internal-error 1", "emulation failure" },
+    };
+    g_autofree char *fw = firmware(images[0]);
+    size_t i;
+
+    if (!fw) {
+        return;
+    }
+    for (i = 0; i < ARRAY_SIZE(cases); i++) {
+        g_autofree char *dir = g_dir_make_tmp("snp-guest-err-XXXXXX", NULL);
+        g_autofree char *log = g_build_filename(dir, "stderr", NULL);
+        g_autofree char *args = g_strdup_printf(
+            "-object sev-snp-guest,id=snp0 -m 512 -bios %s 2>%s", fw, log);
+        g_autofree char *r = NULL;
+        g_autofree char *v = NULL;
+        g_autofree char *err = NULL;
+        QDict *resp;
+        KvmSimVM vm;
+
+        if (!sim_start(&vm, 2, args)) {
+            return;
+        }
+        r = kvmsim_request(vm.ctl, "%s", cases[i].exit);
+        g_assert_cmpstr(r, ==, "{\"ok\":true}");
+        g_free(r);
+        r = kvmsim_request(vm.ctl, "wait-exit-consumed %c",
+                           cases[i].exit[5]);
+        g_assert_cmpstr(r, ==, "{\"ok\":true,\"reentered\":false}");
+        resp = qtest_qmp(vm.qts, "{'execute': 'query-status'}");
+        g_assert_cmpstr(qdict_get_str(qdict_get_qdict(resp, "return"),
+                                      "status"), ==, "internal-error");
+        qobject_unref(resp);
+        v = kvmsim_request(vm.ctl, "query violations");
+        g_assert_cmpstr(v, ==, "{\"ok\":true,\"violations\":[]}");
+        kvmsim_vm_stop(&vm);
+        g_assert_true(g_file_get_contents(log, &err, NULL, NULL));
+        g_assert_nonnull(strstr(err, cases[i].expect));
+        g_assert_nonnull(strstr(err, "the register state is protected by"
+                                " the guest's memory encryption"));
+        unlink(log);
+        rmdir(dir);
+    }
 }
 
 /* ------------------------------------------------- kernel hashes */
@@ -651,5 +857,9 @@ int main(int argc, char **argv)
     qtest_add_func("/sev-snp-launch/kernel-hashes", test_kernel_hashes);
     qtest_add_func("/sev-snp-launch/reset", test_reset);
     qtest_add_func("/sev-snp-launch/dirty-rate", test_dirty_rate);
+    qtest_add_func("/sev-snp-launch/update-retried", test_update_retried);
+    qtest_add_func("/sev-snp-launch/cpuid-mem-encrypt",
+                   test_cpuid_mem_encrypt);
+    qtest_add_func("/sev-snp-launch/guest-errors", test_guest_errors);
     return g_test_run();
 }
