@@ -220,6 +220,11 @@ static void test_caps(void)
                     0x1d);
     g_assert_cmpint(ioctl(kvm_fd, KVM_CHECK_EXTENSION,
                           KVM_CAP_EXIT_HYPERCALL), ==, 1 << 12);
+    g_assert_cmpint(ioctl(kvm_fd, KVM_CHECK_EXTENSION,
+                          KVM_CAP_X86_ROBUST_SINGLESTEP), ==, 1);
+    g_assert_cmpint(ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MCE), ==, 32);
+    g_assert_cmpint(ioctl(kvm_fd, KVM_CHECK_EXTENSION,
+                          KVM_CAP_BINARY_STATS_FD), ==, 1);
     /* */
     g_assert_cmpint(ioctl(kvm_fd, KVM_CREATE_VM, 1UL), ==, -1);
     g_assert_cmpint(errno, ==, EINVAL);
@@ -271,6 +276,68 @@ static void test_cpuid(void)
     }
     g_assert_true(found);
     g_free(c);
+}
+
+/* KVM_X86_GET_MCE_CAP_SUPPORTED, KVM_X86_SETUP_MCE */
+static void test_mce(void)
+{
+    int vm = vm_new(KVM_X86_SNP_VM);
+    int cpu = ioctl(vm, KVM_CREATE_VCPU, 0UL);
+    uint64_t sup = 0, cap;
+
+    g_assert_cmpint(cpu, >=, 0);
+    g_assert_cmpint(xioctl(kvm_fd, KVM_X86_GET_MCE_CAP_SUPPORTED, &sup), ==,
+                    0);
+    g_assert_cmphex(sup, ==, (1ULL << 8) | (1ULL << 24));
+    /* what QEMU asks for: MCG_CTL_P | MCG_SER_P, 10 banks */
+    cap = sup | 10;
+    g_assert_cmpint(xioctl(cpu, KVM_X86_SETUP_MCE, &cap), ==, 0);
+    cap = 32 | 0x30000;                 /* bits 23:16 are not checked */
+    g_assert_cmpint(xioctl(cpu, KVM_X86_SETUP_MCE, &cap), ==, 0);
+    cap = sup;                          /* no bank */
+    g_assert_cmpint(xioctl(cpu, KVM_X86_SETUP_MCE, &cap), ==, -EINVAL);
+    cap = sup | 33;                     /* more than KVM_MAX_MCE_BANKS */
+    g_assert_cmpint(xioctl(cpu, KVM_X86_SETUP_MCE, &cap), ==, -EINVAL);
+    cap = (1ULL << 27) | 10;            /* MCG_LMCE_P: VMX hosts only */
+    g_assert_cmpint(xioctl(cpu, KVM_X86_SETUP_MCE, &cap), ==, -EINVAL);
+    assert_violation("R-33");
+    close(cpu);
+    close(vm);
+}
+
+/* KVM_GET_STATS_FD: header, id string, no descriptors; read only */
+static void test_stats_fd(void)
+{
+    int vm = vm_new(KVM_X86_DEFAULT_VM);
+    int cpu = ioctl(vm, KVM_CREATE_VCPU, 2UL);
+    int fds[2] = { ioctl(vm, KVM_GET_STATS_FD, 0), -1 };
+    g_autofree char *vm_id = g_strdup_printf("kvm-%d", getpid());
+    g_autofree char *cpu_id = g_strdup_printf("kvm-%d/vcpu-2", getpid());
+    int i;
+
+    g_assert_cmpint(cpu, >=, 0);
+    fds[1] = ioctl(cpu, KVM_GET_STATS_FD, 0);
+    for (i = 0; i < 2; i++) {
+        struct kvm_stats_header h;
+        char id[48];
+
+        g_assert_cmpint(fds[i], >=, 0);
+        g_assert_cmpint(pread(fds[i], &h, sizeof(h), 0), ==, sizeof(h));
+        g_assert_cmpint(h.flags, ==, 0);
+        g_assert_cmpint(h.name_size, ==, 48);
+        g_assert_cmpint(h.num_desc, ==, 0);
+        g_assert_cmpint(h.id_offset, ==, sizeof(h));
+        g_assert_cmpint(h.desc_offset, ==, sizeof(h) + 48);
+        g_assert_cmpint(h.data_offset, ==, h.desc_offset);
+        g_assert_cmpint(pread(fds[i], id, sizeof(id), h.id_offset), ==, 48);
+        g_assert_cmpstr(id, ==, i ? cpu_id : vm_id);
+        g_assert_cmpint(read(fds[i], &h, sizeof(h)), ==, sizeof(h));
+        g_assert_cmpint(pwrite(fds[i], "x", 1, 0), ==, -1);
+        g_assert_true(fcntl(fds[i], F_GETFD) & FD_CLOEXEC);
+        close(fds[i]);
+    }
+    close(cpu);
+    close(vm);
 }
 
 static void test_init_rules(void)
@@ -1012,6 +1079,8 @@ int main(int argc, char **argv)
     g_test_add_func("/kvm-sim/sha384-known-answer", test_sha384_known_answer);
     g_test_add_func("/kvm-sim/caps", test_caps);
     g_test_add_func("/kvm-sim/cpuid", test_cpuid);
+    g_test_add_func("/kvm-sim/mce", test_mce);
+    g_test_add_func("/kvm-sim/stats-fd", test_stats_fd);
     g_test_add_func("/kvm-sim/init-rules", test_init_rules);
     g_test_add_func("/kvm-sim/guest-memfd-attributes", test_gmem_attrs);
     g_test_add_func("/kvm-sim/memslots", test_memslots);

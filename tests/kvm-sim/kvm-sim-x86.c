@@ -34,8 +34,9 @@ static const struct kvm_cpuid_entry2 ks_cpuid[] = {
       .edx = 0x69746e65 },
     { .function = 0x1, .eax = 0x00a00f11, .ebx = 0x00000800,
       .ecx = 0xf7fa3203, .edx = 0x178bfbff },
+    /* EDX: FSRM (bit 4), which Milan has and kvm_set_cpu_caps() passes */
     { .function = 0x7, .index = 0, .flags = SIG_IDX, .eax = 0,
-      .ebx = 0x219c07a9, .ecx = 0x00000004 },
+      .ebx = 0x219c07a9, .ecx = 0x00000004, .edx = 0x00000010 },
     { .function = 0xd, .index = 0, .flags = SIG_IDX, .eax = 0x7,
       .ebx = 0x340, .ecx = 0x340 },
     { .function = 0xd, .index = 1, .flags = SIG_IDX, .eax = 0x1 },
@@ -135,7 +136,11 @@ int ks_check_extension(KsVm *vm, long cap)
     case KVM_CAP_SYS_ATTRIBUTES:
     case KVM_CAP_SPLIT_IRQCHIP:
     case KVM_CAP_TSC_CONTROL:
+    case KVM_CAP_X86_ROBUST_SINGLESTEP:
+    case KVM_CAP_BINARY_STATS_FD:
         return 1;
+    case KVM_CAP_MCE:
+        return KS_MAX_MCE_BANKS;
     case KVM_CAP_IMMEDIATE_EXIT:
         return ks_immediate_exit;
     case KVM_CAP_IRQ_ROUTING:
@@ -166,6 +171,33 @@ int ks_check_extension(KsVm *vm, long cap)
     }
 }
 
+/* ------------------------------------------------------------ MCE */
+
+/*
+ * x86.c kvm_vcpu_ioctl_x86_setup_mce(): 1 to KVM_MAX_MCE_BANKS banks in
+ * bits 7:0, no capability bit outside kvm_caps.supported_mce_cap (bits
+ * 7:0 and 23:16 are not capability bits).
+ */
+static long ks_setup_mce(KsVcpu *v, uint64_t mcg_cap)
+{
+    unsigned banks = mcg_cap & 0xff;
+
+    if (!banks || banks > KS_MAX_MCE_BANKS) {
+        return ks_violation("R-33", "KVM_X86_SETUP_MCE", EINVAL, 0,
+                            "vCPU %lu: mcg_cap 0x%" G_GINT64_MODIFIER "x has "
+                            "%u banks, 1 to %u allowed", v->id, mcg_cap,
+                            banks, KS_MAX_MCE_BANKS);
+    }
+    if (mcg_cap & ~(KS_SUPPORTED_MCE_CAP | 0xffULL | 0xff0000ULL)) {
+        return ks_violation("R-33", "KVM_X86_SETUP_MCE", EINVAL, 0,
+                            "vCPU %lu: mcg_cap 0x%" G_GINT64_MODIFIER "x, "
+                            "supported 0x%llx", v->id, mcg_cap,
+                            KS_SUPPORTED_MCE_CAP);
+    }
+    v->mcg_cap = mcg_cap;
+    return 0;
+}
+
 /* ------------------------------------------------------------ system */
 
 long ks_system_ioctl(unsigned long req, void *arg)
@@ -189,6 +221,13 @@ long ks_system_ioctl(unsigned long req, void *arg)
     case KVM_GET_MSR_FEATURE_INDEX_LIST: {
         struct kvm_msr_list *l = arg;
         l->nmsrs = 0;
+        return 0;
+    }
+    case KVM_X86_GET_MCE_CAP_SUPPORTED: {
+        /* x86.c kvm_arch_dev_ioctl(): kvm_caps.supported_mce_cap (SVM) */
+        uint64_t cap = KS_SUPPORTED_MCE_CAP;
+
+        memcpy(arg, &cap, sizeof(cap));
         return 0;
     }
     case KVM_HAS_DEVICE_ATTR:
@@ -279,6 +318,11 @@ long ks_vm_x86_ioctl(KsVm *vm, unsigned long req, void *arg, bool *handled)
     }
     case KVM_GET_TSC_KHZ:
         return 2000000;
+    case KVM_GET_STATS_FD: {
+        g_autofree char *id = g_strdup_printf("kvm-%d", getpid());
+
+        return ks_stats_fd_new("kvm-sim-vm-stats", id);
+    }
     case KVM_GET_DIRTY_LOG: {
         struct kvm_dirty_log *d = arg;
         KsSlot *s = g_hash_table_lookup(vm->slots,
@@ -359,6 +403,7 @@ KsVcpu *ks_vcpu_create(KsVm *vm, unsigned long id)
         return NULL;
     }
     v->tsc_khz = 2000000;
+    v->mcg_cap = KS_MAX_MCE_BANKS;      /* kvm_arch_vcpu_create() */
     ks_vcpu_reset_state(v);
     g_ptr_array_add(vm->vcpus, v);
     ks_log_json("{\"call\":\"KVM_CREATE_VCPU\",\"id\":%lu,\"result\":%d}",
@@ -518,13 +563,20 @@ long ks_vcpu_ioctl(KsVcpu *v, unsigned long req, void *arg)
     case KVM_SET_TSC_KHZ:
         v->tsc_khz = (unsigned long)arg;
         return 0;
+    case KVM_X86_SETUP_MCE:
+        return ks_setup_mce(v, *(uint64_t *)arg);
+    case KVM_GET_STATS_FD: {
+        g_autofree char *id = g_strdup_printf("kvm-%d/vcpu-%lu", getpid(),
+                                              v->id);
+
+        return ks_stats_fd_new("kvm-sim-vcpu-stats", id);
+    }
     case KVM_NMI:
     case KVM_INTERRUPT:
     case KVM_SMI:
     case KVM_KVMCLOCK_CTRL:
     case KVM_TPR_ACCESS_REPORTING:
     case KVM_SET_VAPIC_ADDR:
-    case KVM_X86_SETUP_MCE:
     case KVM_ENABLE_CAP:
         return 0;
     default:

@@ -44,6 +44,11 @@
                                      KS_SNP_POLICY_RSVD_MBO | \
                                      KS_SNP_POLICY_DEBUG | \
                                      KS_SNP_POLICY_SINGLE_SOCKET)
+/* x86.c: KVM_MAX_MCE_BANKS; kvm_caps.supported_mce_cap on SVM hosts */
+#define KS_MAX_MCE_BANKS            32
+#define KS_SUPPORTED_MCE_CAP        ((1ULL << 8) | (1ULL << 24)) /* CTL_P, SER_P */
+/* KVM_STATS_NAME_SIZE (include/linux/kvm_types.h, not in the UAPI) */
+#define KS_STATS_NAME_SIZE          48
 /* SNP firmware page type of a VMSA page (not a KVM UAPI page type) */
 #define KS_SNP_PAGE_TYPE_VMSA 2
 
@@ -101,6 +106,7 @@ typedef struct KsVcpu {
     bool has_sigmask;
     bool protected_state;       /* guest_state_protected */
     uint32_t tsc_khz;
+    uint64_t mcg_cap;           /* KVM_X86_SETUP_MCE */
     /* scripted exits */
     GQueue *exits;
     uint64_t queued, delivered, consumed;
@@ -164,6 +170,7 @@ extern bool ks_immediate_exit;
 KsFd *ks_fd_lookup(int fd);
 int ks_fd_new(KsFdKind kind, void *obj, const char *name, size_t size);
 KsVcpu *ks_vcpu_by_index(unsigned idx);
+int ks_stats_fd_new(const char *name, const char *id);
 
 void ks_log_json(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 int ks_violation(const char *rule, const char *call, int err, int fw_error,
