@@ -752,6 +752,18 @@ static void test_snp_digest_and_finish(void)
     r = req("query digest", NULL);
     g_assert_cmpstr(r, ==, exp);
 
+    /* the finish was seen, and what memory looked like then */
+    g_clear_pointer(&r, g_free);
+    r = req("wait-launch-finish 1000", NULL);
+    g_assert_nonnull(strstr(r, "{\"ok\":true,\"result\":0,\"fw_error\":0,"
+                            "\"t_ns\":"));
+    g_clear_pointer(&r, g_free);
+    g_clear_pointer(&exp, g_free);
+    r = req("query memslots", NULL);
+    exp = g_strdup_printf("{\"ok\":true,\"memslots\":[[0,0,%llu,4,%d,0]]}",
+                          NPAGES * PG, s.gmem);
+    g_assert_cmpstr(r, ==, exp);
+
     /* R-32: register state is protected now */
     g_assert_cmpint(xioctl(cpu0, KVM_GET_REGS, &regs), ==, -EINVAL);
     assert_violation("R-32");
@@ -975,7 +987,8 @@ static void test_exits(void)
     /* re-enter; the exit counts as consumed */
     start_run(&r, &t);
     x = req("wait-exit-consumed 0", NULL);
-    g_assert_cmpstr(x, ==, "{\"ok\":true,\"reentered\":true}");
+    g_assert_cmpstr(x, ==, "{\"ok\":true,\"reentered\":true,"
+                    "\"resumed\":true}");
     g_clear_pointer(&x, g_free);
     x = req("query hypercall-ret 0", NULL);
     g_assert_cmpstr(x, ==, "{\"ok\":true,\"ret\":22}");
@@ -1046,6 +1059,52 @@ static void test_exits(void)
     g_async_queue_unref(r.done);
 }
 
+/* several exits queued at once, delivered back to back; exit-stats */
+static void test_exit_batch(void)
+{
+    int vm = vm_new(KVM_X86_SNP_VM);
+    int cpu = ioctl(vm, KVM_CREATE_VCPU, 0UL);
+    long sz = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+    struct kvm_run *run;
+    struct kvm_enable_cap cap = {
+        .cap = KVM_CAP_EXIT_HYPERCALL,
+        .args[0] = 1ULL << KVM_HC_MAP_GPA_RANGE,
+    };
+    g_autofree char *x = NULL;
+    unsigned i;
+
+    g_assert_cmpint(cpu, >=, 0);
+    run = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED, cpu, 0);
+    g_assert(run != MAP_FAILED);
+    g_assert_cmpint(xioctl(vm, KVM_ENABLE_CAP, &cap), ==, 0);
+    x = req("exit 0 hypercall-map-gpa 0x100000 1 0x10 0", NULL);
+    g_assert_nonnull(strstr(x, "\"ok\":false"));
+    g_clear_pointer(&x, g_free);
+    g_free(req("exit 0 hypercall-map-gpa 0x100000 1 0x10 3 0x1000", NULL));
+    for (i = 0; i < 3; i++) {
+        g_assert_cmpint(ioctl(cpu, KVM_RUN, 0), ==, 0);
+        g_assert_cmpint(run->exit_reason, ==, KVM_EXIT_HYPERCALL);
+        g_assert_cmphex(run->hypercall.args[0], ==, 0x100000 + i * 0x1000);
+        run->hypercall.ret = i == 1 ? 22 : 0;
+    }
+    /* KVM_RUN with immediate_exit consumes the exit, resumes nothing */
+    run->immediate_exit = 1;
+    g_assert_cmpint(ioctl(cpu, KVM_RUN, 0), ==, -1);
+    g_assert_cmpint(errno, ==, EINTR);
+    run->immediate_exit = 0;
+    x = req("wait-exit-consumed 0 1000", NULL);
+    g_assert_cmpstr(x, ==, "{\"ok\":true,\"reentered\":true,"
+                    "\"resumed\":false}");
+    g_clear_pointer(&x, g_free);
+    x = req("query exit-stats 0", NULL);
+    g_assert_nonnull(strstr(x, "{\"ok\":true,\"queued\":3,\"delivered\":3,"
+                            "\"consumed\":3,\"hypercall_rets\":3,"
+                            "\"hypercall_nonzero\":1,\"batch_first_ns\":"));
+    munmap(run, sz);
+    close(cpu);
+    close(vm);
+}
+
 static void test_log(void)
 {
     g_autofree char *text = NULL;
@@ -1053,6 +1112,12 @@ static void test_log(void)
     g_assert_true(g_file_get_contents(log_path, &text, NULL, NULL));
     g_assert_nonnull(strstr(text, "\"call\":\"KVM_SEV_SNP_LAUNCH_FINISH\""));
     g_assert_nonnull(strstr(text, "\"rule\":\"R-18\""));
+    /* what tests/upstream-diff compares */
+    g_assert_nonnull(strstr(text, "{\"cpuid_page\":"));
+    g_assert_nonnull(strstr(text, "{\"vmsa\":1,\"vcpu_id\":1,\"sha384\":"));
+    g_assert_nonnull(strstr(text, "{\"finish_result\":0,"));
+    g_assert_nonnull(strstr(text, "{\"memory\":\"at_finish\",\"memslots\":"));
+    g_assert_nonnull(strstr(text, "\"gosvw\":\"0000"));
 }
 
 int main(int argc, char **argv)
@@ -1093,6 +1158,7 @@ int main(int argc, char **argv)
     g_test_add_func("/kvm-sim/dev-sev", test_dev_sev);
     g_test_add_func("/kvm-sim/hypercall-cap", test_hypercall_cap);
     g_test_add_func("/kvm-sim/exits", test_exits);
+    g_test_add_func("/kvm-sim/exit-batch", test_exit_batch);
     g_test_add_func("/kvm-sim/log", test_log);
     ret = g_test_run();
     kvmsim_close(ctl);

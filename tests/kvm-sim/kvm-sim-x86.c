@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include "kvm-sim.h"
 
@@ -587,12 +588,21 @@ long ks_vcpu_ioctl(KsVcpu *v, unsigned long req, void *arg)
 
 /* ------------------------------------------------------------ exits */
 
+uint64_t ks_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
 void ks_queue_exit(KsVcpu *v, const KsExit *e)
 {
     uint64_t one = 1;
 
     g_queue_push_tail(v->exits, g_memdup2(e, sizeof(*e)));
-    v->queued++;
+    v->batch_start = v->queued;
+    v->queued += e->repeat ? e->repeat : 1;
     if (write(v->wake_fd, &one, sizeof(one)) < 0) {
         /* counter saturated: a wakeup is pending anyway */
     }
@@ -637,6 +647,9 @@ static long ks_deliver_exit(KsVcpu *v, KsExit *e)
         run->exit_reason = KVM_EXIT_SHUTDOWN;
         break;
     }
+    if (v->delivered == v->batch_start) {
+        v->batch_first_ns = ks_now_ns();
+    }
     v->delivered++;
     v->stop_seq_at_delivery = ks_vm ? ks_vm->stop_seq : 0;
     ks_log_json("{\"exit\":%u,\"vcpu\":%lu}", run->exit_reason, v->id);
@@ -662,12 +675,20 @@ long ks_vcpu_run(KsVcpu *v)
         if (v->last_hypercall) {
             v->hypercall_ret = run->hypercall.ret;
             v->have_hypercall_ret = true;
+            v->hypercall_rets++;
+            v->hypercall_nonzero += v->hypercall_ret != 0;
             ks_log_json("{\"hypercall_ret\":%" G_GUINT64_FORMAT
                         ",\"vcpu\":%lu}", v->hypercall_ret, v->id);
         }
         v->consumed = v->delivered;
         v->last_hypercall = false;
+        v->last_consumed_ns = ks_now_ns();
+        /* with immediate_exit set KVM_RUN returns at once: no resumption */
+        v->resumed = !run->immediate_exit;
+        /* waiters wait for the last exit queued: no wakeup per exit */
+        if (v->consumed == v->queued) {
             pthread_cond_broadcast(&ks_cond);
+        }
     }
     run->apic_base = v->sregs.apic_base;
     run->cr8 = v->sregs.cr8;
@@ -682,11 +703,17 @@ long ks_vcpu_run(KsVcpu *v)
         int pr, perr;
 
         pthread_sigmask(SIG_SETMASK, &all, &old);
-        e = g_queue_pop_head(v->exits);
+        e = g_queue_peek_head(v->exits);
         if (e) {
             pthread_sigmask(SIG_SETMASK, &old, NULL);
             r = ks_deliver_exit(v, e);
-            g_free(e);
+            if (e->repeat > 1) {
+                /* the next of a batch: same exit, a[0] moved by stride */
+                e->repeat--;
+                e->a[0] += e->stride;
+            } else {
+                g_free(g_queue_pop_head(v->exits));
+            }
             return r;
         }
         if (run->immediate_exit) {

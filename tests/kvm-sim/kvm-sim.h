@@ -72,6 +72,8 @@ typedef struct KsExit {
     KsExitKind kind;
     uint64_t a[19];     /* kind-specific arguments */
     uint32_t n;
+    uint64_t repeat;    /* deliver this many (0 = 1), back to back, */
+    uint64_t stride;    /* adding stride to a[0] each time */
 } KsExit;
 
 /* Legacy SEV guest states of the SEV API (UNINIT, LUPDATE, LSECRET, RUNNING) */
@@ -114,6 +116,11 @@ typedef struct KsVcpu {
     bool last_hypercall;
     uint64_t hypercall_ret;
     bool have_hypercall_ret;
+    /* "query exit-stats" */
+    uint64_t hypercall_rets, hypercall_nonzero;
+    uint64_t batch_start;       /* "queued" before the last exit request */
+    uint64_t batch_first_ns, last_consumed_ns;  /* CLOCK_MONOTONIC */
+    bool resumed;               /* re-entered without immediate_exit */
 } KsVcpu;
 
 typedef struct KsSlot {
@@ -153,6 +160,11 @@ typedef struct KsVm {
     uint64_t snp_policy;
     uint8_t digest[KS_SHA384_LEN];
     uint64_t n_measured;
+    /* SNP_LAUNCH_FINISH issued: errno result, firmware error, when */
+    bool finish_issued;
+    long finish_result;
+    uint32_t finish_fw_error;
+    uint64_t finish_ns;         /* CLOCK_MONOTONIC */
 } KsVm;
 
 typedef struct KsFd {
@@ -190,6 +202,7 @@ long ks_vcpu_run(KsVcpu *vcpu);
 KsVcpu *ks_vcpu_create(KsVm *vm, unsigned long id);
 int ks_check_extension(KsVm *vm, long cap);
 void ks_queue_exit(KsVcpu *vcpu, const KsExit *e);
+uint64_t ks_now_ns(void);
 const struct kvm_cpuid_entry2 *ks_supported_cpuid(int *n);
 uint64_t ks_vcpu_msr(KsVcpu *vcpu, uint32_t index, uint64_t dflt);
 
@@ -202,6 +215,8 @@ long ks_set_memory_attributes(KsVm *vm, const struct kvm_memory_attributes *a);
 KsSlot *ks_slot_for_gfn(KsVm *vm, uint64_t gfn);
 bool ks_range_private(KsVm *vm, uint64_t start, uint64_t end);
 GString *ks_attrs_json(KsVm *vm, uint64_t gpa, uint64_t size);
+GString *ks_memslots_json(KsVm *vm);
+void ks_log_memory(KsVm *vm, const char *when);
 bool ks_vm_has_private_mem(KsVm *vm);
 bool ks_vm_has_protected_state(KsVm *vm);
 

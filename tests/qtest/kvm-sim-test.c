@@ -67,7 +67,7 @@ static void test_kvm_sim_smp(const void *data)
     qtest_qmp_eventwait(qts, "RESET");
     g_free(r);
     r = kvmsim_request(ctl, "wait-exit-consumed %d", ncpus - 1);
-    g_assert_cmpstr(r, ==, "{\"ok\":true,\"reentered\":true}");
+    g_assert_nonnull(strstr(r, "{\"ok\":true,\"reentered\":true,"));
     assert_running(qts);
 
     kvmsim_vm_stop(&vm);
