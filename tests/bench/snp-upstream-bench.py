@@ -13,6 +13,8 @@
 Prints figures and asserts nothing (run it with scripts/qsnp bench, which
 builds, fetches upstream QEMU and the firmware, and passes the paths).
 
+yardstick exec to the QMP greeting of a q35 guest without SEV-SNP: how
+          fast each starts at all.
 launch    exec to SNP_LAUNCH_FINISH: from just before the exec to the
           moment the simulator received SNP_LAUNCH_FINISH (both
           CLOCK_MONOTONIC), for 1, 8 and 64 vCPUs with 1, 16 and 64 GiB;
@@ -34,6 +36,7 @@ import argparse
 import os
 import statistics
 import sys
+import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -67,8 +70,9 @@ class Bench:
         self.results = {}       # name -> {binary: [value per round]}
 
     def start(self, qemu, cbitpos, vcpus, mem_mib, name):
+        # reserve=off: 64 GiB guests on smaller hosts (RAM is never touched)
         args = sd.snp_args(self.fw, vcpus=vcpus, mem_mib=mem_mib,
-                           cbitpos=cbitpos, paused=False)
+                           cbitpos=cbitpos, paused=False, ram_reserve=False)
         q = sd.SimQemu(qemu, args, self.simlib, self.tmp, name=name,
                        log=False)
         if not q.start():
@@ -89,6 +93,22 @@ class Bench:
             q.quit()
             self.record("peak RSS, %2d vCPUs %2d GiB (MiB)" %
                         (vcpus, mem_gib), who, q.rusage.ru_maxrss / 1024)
+            q.cleanup()
+
+    def yardstick(self, rnd):
+        """Exec to QMP, q35 without SEV-SNP: how the two start at all."""
+        for who, qemu, _ in self.order(rnd):
+            q = sd.SimQemu(qemu, ["-accel", "kvm", "-machine", "q35", "-cpu",
+                                  "EPYC", "-m", "1G", "-nodefaults",
+                                  "-display", "none", "-S", "-bios", self.fw],
+                           self.simlib, self.tmp, name=who, log=False)
+            if not q.start():
+                raise RuntimeError("%s did not start: %s" % (who, q.stderr()))
+            self.record("yardstick: exec to QMP, q35 without SNP (ms)", who,
+                        (time.monotonic_ns() - q.t_exec_ns) / 1e6)
+            q.quit()
+            self.record("yardstick: peak RSS, q35 without SNP (MiB)", who,
+                        q.rusage.ru_maxrss / 1024)
             q.cleanup()
 
     def convert(self, rnd, ranges):
@@ -160,6 +180,7 @@ def main():
           (b.ours, b.upstream, rounds, b.fw))
     for rnd in range(rounds):
         if a.only != "convert":
+            b.yardstick(rnd)
             for vcpus in (1, 8, 64):
                 for mem in (1, 16, 64):
                     b.launch(rnd, vcpus, mem)

@@ -99,6 +99,18 @@ static char *ks_cmd_exit(char **a, int n)
     return g_strdup("{\"ok\":true}");
 }
 
+/* @ts: @ms milliseconds from now, for pthread_cond_timedwait() */
+static void ks_deadline(struct timespec *ts, uint64_t ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
 static char *ks_cmd_wait(char **a, int n)
 {
     uint64_t idx, ms = KS_WAIT_TIMEOUT_S * 1000;
@@ -114,13 +126,7 @@ static char *ks_cmd_wait(char **a, int n)
     if (!v) {
         return ks_err("no such vCPU");
     }
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    ks_deadline(&ts, ms);
     /*
      * Consumed: every queued exit was delivered, and QEMU either
      * re-entered KVM_RUN after the last one or stopped the VM after it
@@ -151,13 +157,7 @@ static char *ks_cmd_wait_finish(char **a, int n)
     if ((n != 1 && n != 2) || (n == 2 && !ks_num(a[1], &ms))) {
         return ks_err("usage: wait-launch-finish [TIMEOUT_MS]");
     }
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    ks_deadline(&ts, ms);
     while (!ks_vm || !ks_vm->finish_issued) {
         if (pthread_cond_timedwait(&ks_cond, &ks_lock, &ts) == ETIMEDOUT) {
             return ks_err("timeout");

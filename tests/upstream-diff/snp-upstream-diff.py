@@ -34,6 +34,7 @@ prints it; without it the suite is skipped), KVMSIM_LIB, QSNP_FIRMWARE_DIR
 """
 
 import argparse
+import base64
 import os
 import shutil
 import subprocess
@@ -235,7 +236,7 @@ def launch(ctx, who, qemu, args):
         t["stderr"] = q.stderr().strip().splitlines()[-3:]
         if "launch-measure" in qmp and not qmp["launch-measure"].startswith(
                 "error") and "digest" in t:
-            same = sd.base64.b64decode(qmp["launch-measure"]).hex() == \
+            same = base64.b64decode(qmp["launch-measure"]).hex() == \
                 t["digest"]
             qmp["launch-measure"] = "the launch digest" if same else \
                 "not the launch digest: " + qmp["launch-measure"]
@@ -292,6 +293,9 @@ def run_launch_case(ctx, c):
     if want and ours["outcome"] != want:
         errors.append("ours: %s, expected %s" % (ours["outcome"], want))
         errors += ["ours: " + x for x in ours["stderr"]]
+    if want == "launched" and ours["violations"]:
+        errors.append("ours: simulator rule violations %s" %
+                      ours["violations"])
     if c.get("refused"):
         for who, t in traces.items():
             if t["outcome"] == "launched":

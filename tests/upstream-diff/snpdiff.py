@@ -218,12 +218,14 @@ class SimQemu:
 # ---------------------------------------------------------------- command line
 def snp_args(fw, vcpus=1, mem_mib=1024, cpu="EPYC", attach="bios",
              policy=0x30000, obj_extra=None, cbitpos=None, paused=True,
-             ram_backend=None):
+             ram_backend=None, ram_reserve=True):
     """The command line of an SNP guest, as a user or libvirt gives it.
 
     attach "bios": -bios; "pflash": libvirt's form, the firmware as a
     read-only raw pflash0.  RAM_BACKEND (default: with pflash): guest RAM
-    as libvirt gives it, a memory-backend-ram named by the machine.
+    as libvirt gives it, a memory-backend-ram named by the machine; without
+    RAM_RESERVE, with reserve=off (no swap space reserved: guests larger
+    than the host under the simulator, which never touches their RAM).
     """
     if ram_backend is None:
         ram_backend = attach == "pflash"
@@ -250,10 +252,12 @@ def snp_args(fw, vcpus=1, mem_mib=1024, cpu="EPYC", attach="bios",
                      "read-only": True, "driver": "raw",
                      "file": "libvirt-pflash0-storage"})]
         machine += ",pflash0=libvirt-pflash0-format"
-    if ram_backend:
-        args += ["-object", json.dumps({
-                     "qom-type": "memory-backend-ram", "id": "pc.ram",
-                     "size": mem_mib << 20})]
+    if ram_backend or not ram_reserve:
+        backend = {"qom-type": "memory-backend-ram", "id": "pc.ram",
+                   "size": mem_mib << 20}
+        if not ram_reserve:
+            backend["reserve"] = False
+        args += ["-object", json.dumps(backend)]
         machine += ",memory-backend=pc.ram"
     args += ["-machine", machine, "-object",
              json.dumps(obj, separators=(",", ":"))]
