@@ -236,6 +236,23 @@ static char *ks_handle(char *line)
                                    v->hypercall_rets, v->hypercall_nonzero,
                                    v->batch_first_ns, v->last_consumed_ns);
         }
+        if (!strcmp(a[1], "cpuid-page") && n == 2) {
+            g_autoptr(GString) s = ks_cpuid_page_json(ks_vm);
+            return g_strdup(s->str);
+        }
+        if (!strcmp(a[1], "cpuid-guest")) {
+            uint64_t xcr0 = 1, xss = 0;
+            g_autoptr(GString) s = NULL;
+
+            if (n < 4 || n > 6 || !ks_num(a[2], &x) || !ks_num(a[3], &y) ||
+                (n >= 5 && !ks_num(a[4], &xcr0)) ||
+                (n == 6 && !ks_num(a[5], &xss))) {
+                return ks_err("usage: query cpuid-guest LEAF SUBLEAF "
+                              "[XCR0 [XSS]]");
+            }
+            s = ks_cpuid_guest_json(ks_vm, x, y, xcr0, xss);
+            return g_strdup(s->str);
+        }
         if (!strcmp(a[1], "hypercall-ret") && n == 3 && ks_num(a[2], &x)) {
             KsVcpu *v = ks_vcpu_by_index(x);
             if (!v || !v->have_hypercall_ret) {

@@ -22,7 +22,6 @@
 #define KS_SEV_CERT_LEN         2084
 #define KS_ID_BLOCK_SIZE        96
 #define KS_ID_AUTH_SIZE         4096
-#define KS_CPUID_PAGE_MAX       64
 
 typedef struct KsInjected {
     int fw_error;
@@ -362,8 +361,9 @@ static long ks_snp_launch_start(KsVm *vm, struct kvm_sev_cmd *c,
  * CPUID page check (SNP firmware ABI, "CPUID reporting"): the simulator
  * rejects an entry whose feature bits (leaves 0x1 ECX/EDX, 0x7.0
  * EBX/ECX/EDX, 0x80000001 ECX/EDX, 0x8000001F EAX) are not a subset of
- * what KVM_GET_SUPPORTED_CPUID reports, and a count above 64.  The
- * corrected page (bits cleared) is what the firmware leaves behind.
+ * what KVM_GET_SUPPORTED_CPUID reports, a count above 64, and what
+ * ks_cpuid_fw_check() finds in the XSAVE leaves and reserved fields.
+ * The corrected page is what the firmware leaves behind.
  */
 static bool ks_cpuid_page_ok(uint8_t *page)
 {
@@ -384,6 +384,9 @@ static bool ks_cpuid_page_ok(uint8_t *page)
     reject = getenv("KVMSIM_CPUID_REJECT");
     if (reject && sscanf(reject, "%x:%u:%x", &rfn, &rreg, &rmask) != 3) {
         rmask = 0;
+    }
+    if (!ks_cpuid_fw_check(page)) {
+        ok = false;
     }
     for (i = 0; i < *count; i++) {
         uint32_t *e = (uint32_t *)(page + 16 + i * 48);
@@ -555,6 +558,12 @@ static long ks_snp_launch_update(KsVm *vm, struct kvm_sev_cmd *c,
                              "platform does not support; corrected page "
                              "written back", (unsigned long long)gfn);
             break;
+        }
+        if (p->type == KVM_SEV_SNP_PAGE_TYPE_CPUID) {
+            /* the page the guest will read: its rules (G-xx) */
+            g_free(vm->cpuid_page);
+            vm->cpuid_page = g_memdup2(page, sizeof(page));
+            ks_cpuid_guest_rules(page, call);
         }
         /* copy into the guest_memfd as the kernel does */
         if (pwrite(g->fd, page, sizeof(page), index * KS_PAGE_SIZE) < 0) {
@@ -807,6 +816,8 @@ long ks_enable_cap_vm(KsVm *vm, struct kvm_enable_cap *cap)
     case KVM_CAP_SPLIT_IRQCHIP:
     case KVM_CAP_X2APIC_API:
         return 0;
+    case KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2:
+        return ks_enable_manual_dirty_log(vm, cap);
     default:
         ks_unknown_ioctl("KVM_ENABLE_CAP cap", cap->cap);
         return -EINVAL;

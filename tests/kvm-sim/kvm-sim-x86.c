@@ -26,9 +26,17 @@
 #define SIG_IDX KVM_CPUID_FLAG_SIGNIFCANT_INDEX
 
 /*
- * An AMD EPYC (family 19h, Milan)-like set.  Leaf 0x8000001F reports
- * SEV, SEV-ES and SEV-SNP, C-bit position 51 and one reduced physical
- * address bit (see the README: real KVM reports 0 reduced bits here).
+ * An AMD EPYC (family 19h, Milan)-like set, as KVM 6.12's
+ * KVM_GET_SUPPORTED_CPUID (cpuid.c __do_cpuid_func()) reports it on such
+ * a host (rule R-43):
+ * - 0xd.0: the XCR0 KVM permits (x87, SSE, AVX here), EBX = ECX = their
+ *   standard-format size; 0xd.1: XSAVEOPT, XSAVEC, XGETBV1, XSAVES, EBX
+ *   their compacted size (no supervisor state: SVM's supported_xss is 0);
+ *   0xd.2: AVX, 256 bytes at 0x240.
+ * - 0x80000008 EAX: PhysAddrSize is the raw MAXPHYADDR (48) since SEV
+ *   needs NPT (tdp_enabled), virtual 48, GuestPhysAddrSize 48.
+ * - 0x8000001F: SEV, SEV-ES and SEV-SNP (sev_set_cpu_caps()), C-bit 51;
+ *   EBX[11:6], "PA bits reduction", is 0 and EBX[31:12] (VMPLs) cleared.
  */
 static const struct kvm_cpuid_entry2 ks_cpuid[] = {
     { .function = 0x0, .eax = 0x10, .ebx = 0x68747541, .ecx = 0x444d4163,
@@ -40,7 +48,8 @@ static const struct kvm_cpuid_entry2 ks_cpuid[] = {
       .ebx = 0x219c07a9, .ecx = 0x00000004, .edx = 0x00000010 },
     { .function = 0xd, .index = 0, .flags = SIG_IDX, .eax = 0x7,
       .ebx = 0x340, .ecx = 0x340 },
-    { .function = 0xd, .index = 1, .flags = SIG_IDX, .eax = 0x1 },
+    { .function = 0xd, .index = 1, .flags = SIG_IDX, .eax = 0xf,
+      .ebx = 0x340 },
     { .function = 0xd, .index = 2, .flags = SIG_IDX, .eax = 0x100,
       .ebx = 0x240 },
     { .function = 0x40000000, .eax = 0x40000001, .ebx = 0x4b4d564b,
@@ -51,9 +60,9 @@ static const struct kvm_cpuid_entry2 ks_cpuid[] = {
     { .function = 0x80000001, .eax = 0x00a00f11, .ecx = 0x00c003fb,
       .edx = 0x2fd3fbff },
     { .function = 0x80000007, .edx = 0x100 },
-    { .function = 0x80000008, .eax = 0x3030, .ebx = 0x0 },
-    { .function = 0x8000001f, .eax = 0x1a, .ebx = 51 | (1 << 6),
-      .ecx = 509, .edx = 100 },
+    { .function = 0x80000008, .eax = 0x303030, .ebx = 0x0 },
+    { .function = 0x8000001f, .eax = 0x1a, .ebx = 51, .ecx = 509,
+      .edx = 100 },
 };
 
 const struct kvm_cpuid_entry2 *ks_supported_cpuid(int *n)
@@ -167,6 +176,10 @@ int ks_check_extension(KsVm *vm, long cap)
         return !vm || ks_vm_has_private_mem(vm);
     case KVM_CAP_EXIT_HYPERCALL:
         return 1 << KVM_HC_MAP_GPA_RANGE;
+    case KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2:
+        /* arch/x86/include/asm/kvm_host.h: KVM_DIRTY_LOG_MANUAL_CAPS */
+        return KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE |
+               KVM_DIRTY_LOG_INITIALLY_SET;
     default:
         return 0;
     }
@@ -324,17 +337,6 @@ long ks_vm_x86_ioctl(KsVm *vm, unsigned long req, void *arg, bool *handled)
 
         return ks_stats_fd_new("kvm-sim-vm-stats", id);
     }
-    case KVM_GET_DIRTY_LOG: {
-        struct kvm_dirty_log *d = arg;
-        KsSlot *s = g_hash_table_lookup(vm->slots,
-                                        GUINT_TO_POINTER(d->slot));
-        if (!s || !s->used) {
-            return -ENOENT;
-        }
-        memset(d->dirty_bitmap, 0,
-               ((s->size / KS_PAGE_SIZE + 63) / 64) * 8);
-        return 0;
-    }
     default:
         *handled = false;
         return -ENOTTY;
@@ -373,6 +375,7 @@ static void ks_vcpu_reset_state(KsVcpu *v)
     xs = (uint32_t *)v->xsave.region;
     xs[0] = 0x37f;
     xs[6] = 0x1f80;
+    ks_fpstate_init(&v->fps);
     v->xcrs.nr_xcrs = 1;
     v->xcrs.xcrs[0].xcr = 0;
     v->xcrs.xcrs[0].value = 1;
@@ -474,19 +477,20 @@ long ks_vcpu_ioctl(KsVcpu *v, unsigned long req, void *arg)
     case KVM_SET_FPU:
         r = ks_state_copy(v, "KVM_SET_FPU", &v->fpu, arg, sizeof(v->fpu));
         if (!r) {
-            v->xsave_set = false;
+            ks_set_fpu(v, &v->fpu);
         }
         return r;
     case KVM_GET_XSAVE:
         return ks_state_copy(v, "KVM_GET_XSAVE", arg, &v->xsave,
                              sizeof(v->xsave));
-    case KVM_SET_XSAVE:
-        r = ks_state_copy(v, "KVM_SET_XSAVE", &v->xsave, arg,
-                          sizeof(v->xsave));
-        if (!r) {
-            v->xsave_set = true;
+    case KVM_SET_XSAVE: {
+        int locked;
+
+        if (ks_state_locked(v, "KVM_SET_XSAVE", &locked)) {
+            return locked;
         }
-        return r;
+        return ks_set_xsave(v, arg);
+    }
     case KVM_GET_LAPIC:
         memcpy(arg, &v->lapic, sizeof(v->lapic));
         return 0;

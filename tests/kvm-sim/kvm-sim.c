@@ -116,30 +116,61 @@ void ks_log_json(const char *fmt, ...)
     }
 }
 
+/* stderr line, log line, list for "query violations" */
+static void ks_record(const char *rule, const char *call, int err,
+                      int fw_error, bool guest, const char *msg)
+{
+    g_autofree char *esc = g_strescape(msg, NULL);
+    char *json;
+
+    if (guest) {
+        fprintf(stderr, "kvm-sim: rule %s: %s: %s (guest rule: the call "
+                "succeeds)\n", rule, call, msg);
+    } else {
+        fprintf(stderr, "kvm-sim: rule %s: %s: %s (errno %d, fw_error %d)\n",
+                rule, call, msg, err, fw_error);
+    }
+    json = g_strdup_printf("{\"violation\":\"%s\",\"rule\":\"%s\","
+                           "\"call\":\"%s\",\"errno\":%d,\"fw_error\":%d%s}",
+                           esc, rule, call, err, fw_error,
+                           guest ? ",\"guest\":true" : "");
+    ks_log_json("%s", json);
+    g_ptr_array_add(ks_violations, json);
+}
+
 /*
- * Record a rule violation: stderr line, log line, list for "query
- * violations".  Returns -err so callers can "return ks_violation(...)".
+ * Record a rule violation.  Returns -err so callers can "return
+ * ks_violation(...)".
  */
 int ks_violation(const char *rule, const char *call, int err, int fw_error,
                  const char *fmt, ...)
 {
     va_list ap;
     g_autofree char *msg = NULL;
-    g_autofree char *esc = NULL;
-    char *json;
 
     va_start(ap, fmt);
     msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    esc = g_strescape(msg, NULL);
-    fprintf(stderr, "kvm-sim: rule %s: %s: %s (errno %d, fw_error %d)\n",
-            rule, call, msg, err, fw_error);
-    json = g_strdup_printf("{\"violation\":\"%s\",\"rule\":\"%s\","
-                           "\"call\":\"%s\",\"errno\":%d,\"fw_error\":%d}",
-                           esc, rule, call, err, fw_error);
-    ks_log_json("%s", json);
-    g_ptr_array_add(ks_violations, json);
+    ks_record(rule, call, err, fw_error, false, msg);
     return -err;
+}
+
+/*
+ * Record a guest-side rule (G-xx) broken by something the kernel and the
+ * firmware accept: the call succeeds; stderr, log and "query violations"
+ * say what the guest would do.  Returns 0.
+ */
+int ks_guest_violation(const char *rule, const char *call,
+                       const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *msg = NULL;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    ks_record(rule, call, 0, 0, true, msg);
+    return 0;
 }
 
 GString *ks_violations_json(void)
@@ -340,6 +371,10 @@ static long ks_vm_ioctl(KsVm *vm, unsigned long req, void *arg)
         return ks_create_gmem(vm, arg);
     case KVM_SET_MEMORY_ATTRIBUTES:
         return ks_set_memory_attributes(vm, arg);
+    case KVM_GET_DIRTY_LOG:
+        return ks_get_dirty_log(vm, arg);
+    case KVM_CLEAR_DIRTY_LOG:
+        return ks_clear_dirty_log(vm, arg);
     case KVM_MEMORY_ENCRYPT_OP:
         return ks_memory_encrypt_op(vm, arg);
     case KVM_MEMORY_ENCRYPT_REG_REGION:

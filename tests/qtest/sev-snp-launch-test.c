@@ -19,12 +19,20 @@
 #include "qemu/osdep.h"
 #include "libqtest.h"
 #include "qapi/qmp/qdict.h"
+#include "qapi/error.h"
+#include "qapi/qmp/qjson.h"
 #include "qapi/qmp/qlist.h"
 #include "qemu/bswap.h"
 #include "qemu/uuid.h"
 #include "../kvm-sim/kvm-sim-client.h"
 
 static const char *const images[] = { "OVMF-2022.11.fd", "OVMF-2025.02.fd" };
+
+/*
+ * A CPU model with XSAVE and XSAVEC, without which the CPUID page cannot
+ * give a Linux guest its XSAVE leaves (the simulator's rule G-02)
+ */
+#define SNP_CPU "-cpu EPYC"
 
 typedef struct LaunchCase {
     const char *image;
@@ -105,7 +113,73 @@ static void check_log(QTestState *qts, const char *digest, int smp)
     qobject_unref(resp);
 }
 
-/* The simulator saw no broken rule and agrees on the digest */
+/* One entry of the simulator's "query cpuid-page" reply, as a QDict */
+static QDict *sim_cpuid_entry(KvmSimVM *vm, int leaf, int subleaf)
+{
+    g_autofree char *r = kvmsim_request(vm->ctl, "query cpuid-page");
+    QDict *page = qobject_to(QDict, qobject_from_json(r, &error_abort));
+    QDict *found = NULL;
+    QListEntry *e;
+
+    QLIST_FOREACH_ENTRY(qdict_get_qlist(page, "entries"), e) {
+        QDict *d = qobject_to(QDict, qlist_entry_obj(e));
+
+        if (qdict_get_int(d, "leaf") == leaf &&
+            qdict_get_int(d, "subleaf") == subleaf && !found) {
+            found = qdict_clone_shallow(d);
+        }
+    }
+    qobject_unref(page);
+    g_assert_nonnull(found);
+    return found;
+}
+
+/*
+ * The CPUID page the simulator's firmware accepted has the XSAVE leaves
+ * as a guest reads them: 0xd.0 and 0xd.1 for the base size (XCR0_IN 1,
+ * XSS_IN 0, EBX 0x240), and the guest's CPUID 0xd.0 and 0xd.1, for the
+ * XCR0 the page reports, succeed with the sizes of those components
+ */
+static void check_cpuid_page(KvmSimVM *vm)
+{
+    QDict *d0 = sim_cpuid_entry(vm, 0xd, 0);
+    QDict *d1 = sim_cpuid_entry(vm, 0xd, 1);
+    QDict *g0, *g1;
+    g_autofree char *r0 = NULL;
+    g_autofree char *r1 = NULL;
+    uint64_t xcr0;
+
+    g_assert_cmpint(qdict_get_int(d0, "xcr0_in"), ==, 1);
+    g_assert_cmpint(qdict_get_int(d0, "xss_in"), ==, 0);
+    g_assert_cmphex(qdict_get_int(d0, "ebx"), ==, 0x240);
+    g_assert_cmpint(qdict_get_int(d1, "xcr0_in"), ==, 1);
+    g_assert_cmpint(qdict_get_int(d1, "xss_in"), ==, 0);
+    g_assert_cmphex(qdict_get_int(d1, "ebx"), ==, 0x240);
+    xcr0 = qdict_get_int(d0, "eax") | (uint64_t)qdict_get_int(d0, "edx") << 32;
+    g_assert_cmphex(xcr0 & 0x7, ==, 0x7);       /* x87, SSE, AVX */
+
+    r0 = kvmsim_request(vm->ctl, "query cpuid-guest 0xd 0 0x%" PRIx64, xcr0);
+    r1 = kvmsim_request(vm->ctl, "query cpuid-guest 0xd 1 0x%" PRIx64, xcr0);
+    g0 = qobject_to(QDict, qobject_from_json(r0, &error_abort));
+    g1 = qobject_to(QDict, qobject_from_json(r1, &error_abort));
+    g_assert_true(qdict_get_bool(g0, "found"));
+    g_assert_false(qdict_get_bool(g0, "fails"));
+    g_assert_true(qdict_get_bool(g1, "found"));
+    g_assert_false(qdict_get_bool(g1, "fails"));
+    /* the standard size for XCR0 is what 0xd.0 ECX reports for all */
+    g_assert_cmphex(qdict_get_int(g0, "ebx"), ==, qdict_get_int(d0, "ecx"));
+    g_assert_cmphex(qdict_get_int(g1, "ebx"), >, 0x240);
+    qobject_unref(g0);
+    qobject_unref(g1);
+    qobject_unref(d0);
+    qobject_unref(d1);
+}
+
+/*
+ * The simulator saw no broken rule (the kernel's, the firmware's, and the
+ * guest's reading of the CPUID page), agrees on the digest, and has the
+ * CPUID page the guest expects
+ */
 static void check_simulator(KvmSimVM *vm, const char *digest)
 {
     g_autofree char *v = kvmsim_request(vm->ctl, "query violations");
@@ -114,6 +188,7 @@ static void check_simulator(KvmSimVM *vm, const char *digest)
 
     g_assert_cmpstr(v, ==, "{\"ok\":true,\"violations\":[]}");
     g_assert_nonnull(strstr(d, want));
+    check_cpuid_page(vm);
 }
 
 static void assert_running(QTestState *qts)
@@ -146,8 +221,8 @@ static char *dry_run_digest(const char *fw_args, int smp)
 {
     QTestState *qts = qtest_initf("-S -machine q35,confidential-guest-support="
                                   "snp0 -object sev-snp-guest,id=snp0,"
-                                  "dry-run=on -smp %d -m 512 %s", smp,
-                                  fw_args);
+                                  "dry-run=on " SNP_CPU " -smp %d -m 512 %s",
+                                  smp, fw_args);
     QDict *resp = qtest_qmp(qts, "{'execute': 'query-sev'}");
     char *digest;
 
@@ -165,7 +240,8 @@ static bool sim_start(KvmSimVM *vm, int smp, const char *args)
 {
     g_autofree char *full = g_strdup_printf("-accel kvm -machine q35,"
                                             "confidential-guest-support="
-                                            "snp0 -smp %d %s", smp, args);
+                                            "snp0 " SNP_CPU " -smp %d %s",
+                                            smp, args);
 
     return kvmsim_vm_start(vm, full);
 }
@@ -464,7 +540,7 @@ static void test_kernel_hashes(void)
     /* the dry run measures the same */
     qts = qtest_initf("-S -machine q35,confidential-guest-support=snp0"
                       " -object sev-snp-guest,id=snp0,kernel-hashes=on,"
-                      "dry-run=on -m 512 -bios %s -kernel %s"
+                      "dry-run=on " SNP_CPU " -m 512 -bios %s -kernel %s"
                       " -append console=ttyS0", fw, kernel);
     plain = launch_digest(qts);
     g_assert_cmpstr(plain, ==, digest);
@@ -474,7 +550,7 @@ static void test_kernel_hashes(void)
     /* without -kernel: zero pages, another digest */
     qts = qtest_initf("-S -machine q35,confidential-guest-support=snp0"
                       " -object sev-snp-guest,id=snp0,kernel-hashes=on,"
-                      "dry-run=on -m 512 -bios %s", fw);
+                      "dry-run=on " SNP_CPU " -m 512 -bios %s", fw);
     e = hashes_entry(qts);
     g_assert_cmpstr(qdict_get_str(e, "page-type"), ==, "zero");
     g_assert_false(qdict_haskey(e, "contents"));
@@ -487,6 +563,71 @@ out:
     unlink(fw);
     unlink(kernel);
     rmdir(dir);
+}
+
+/* ------------------------------------------------- dirty rate */
+
+/* Wait until query-dirty-rate reports the measurement done */
+static void wait_dirty_rate(QTestState *qts, const char *mode)
+{
+    for (;;) {
+        QDict *resp = qtest_qmp(qts, "{'execute': 'query-dirty-rate'}");
+        QDict *ret = qdict_get_qdict(resp, "return");
+        bool done = !strcmp(qdict_get_str(ret, "status"), "measured");
+
+        if (done) {
+            g_assert_cmpstr(qdict_get_str(ret, "mode"), ==, mode);
+        }
+        qobject_unref(resp);
+        if (done) {
+            return;
+        }
+    }
+}
+
+/*
+ * calc-dirty-rate in every mode on an SNP guest: dirty-bitmap starts
+ * dirty logging on guest RAM, whose guest_memfd slots KVM can neither
+ * log nor change; QEMU must not re-issue them (which KVM refuses, and
+ * QEMU aborted on).  dirty-ring is not enabled and is refused.  QEMU
+ * stays up, the VM running, and the simulator saw no broken rule.
+ */
+static void test_dirty_rate(void)
+{
+    static const char *const modes[] = { "page-sampling", "dirty-bitmap" };
+    g_autofree char *fw = firmware(images[0]);
+    g_autofree char *args = NULL;
+    g_autofree char *v = NULL;
+    QDict *resp;
+    KvmSimVM vm;
+    size_t i;
+
+    if (!fw) {
+        return;
+    }
+    args = g_strdup_printf("-object sev-snp-guest,id=snp0 -m 512 -bios %s",
+                           fw);
+    if (!sim_start(&vm, 2, args)) {
+        return;
+    }
+    for (i = 0; i < ARRAY_SIZE(modes); i++) {
+        resp = qtest_qmp(vm.qts, "{'execute': 'calc-dirty-rate', 'arguments':"
+                         " {'calc-time': 1, 'mode': %s}}", modes[i]);
+        g_assert_true(qdict_haskey(resp, "return"));
+        qobject_unref(resp);
+        wait_dirty_rate(vm.qts, modes[i]);
+        assert_running(vm.qts);
+    }
+    resp = qtest_qmp(vm.qts, "{'execute': 'calc-dirty-rate', 'arguments':"
+                     " {'calc-time': 1, 'mode': 'dirty-ring'}}");
+    g_assert_cmpstr(qdict_get_str(qdict_get_qdict(resp, "error"), "desc"), ==,
+                    "mode dirty-ring is not enabled, use other method"
+                    " instead.");
+    qobject_unref(resp);
+    assert_running(vm.qts);
+    v = kvmsim_request(vm.ctl, "query violations");
+    g_assert_cmpstr(v, ==, "{\"ok\":true,\"violations\":[]}");
+    kvmsim_vm_stop(&vm);
 }
 
 int main(int argc, char **argv)
@@ -509,5 +650,6 @@ int main(int argc, char **argv)
     qtest_add_func("/sev-snp-launch/libvirt", test_libvirt);
     qtest_add_func("/sev-snp-launch/kernel-hashes", test_kernel_hashes);
     qtest_add_func("/sev-snp-launch/reset", test_reset);
+    qtest_add_func("/sev-snp-launch/dirty-rate", test_dirty_rate);
     return g_test_run();
 }

@@ -585,6 +585,7 @@ static bool snp_update_cpuid(SevSnpGuestState *snp, const SnpLaunchStep *s,
 {
     g_autofree SnpCpuidPage *page = g_new0(SnpCpuidPage, 1);
     g_autofree char *rejected = NULL;
+    g_autofree char *problem = NULL;
     const struct kvm_cpuid_entry2 *entries;
     Error *err = NULL;
     int nr;
@@ -592,6 +593,10 @@ static bool snp_update_cpuid(SevSnpGuestState *snp, const SnpLaunchStep *s,
     entries = kvm_first_vcpu_cpuid(&nr);
     if (!snp_cpuid_page_build(page, entries, nr, errp)) {
         return false;
+    }
+    problem = snp_cpuid_page_xsave_problem(page);
+    if (problem) {
+        warn_report("sev-snp-guest '%s': %s", snp_name(snp), problem);
     }
     memcpy(hva, page, sizeof(*page));
     if (dry_run || snp_update_pages(snp, s, hva, &err)) {
