@@ -251,6 +251,11 @@ static void test_caps(void)
                     0x1d);
     g_assert_cmpint(ioctl(kvm_fd, KVM_CHECK_EXTENSION,
                           KVM_CAP_EXIT_HYPERCALL), ==, 1 << 12);
+    g_assert_cmpint(ioctl(kvm_fd, KVM_CHECK_EXTENSION,
+                          KVM_CAP_X86_ROBUST_SINGLESTEP), ==, 1);
+    g_assert_cmpint(ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MCE), ==, 32);
+    g_assert_cmpint(ioctl(kvm_fd, KVM_CHECK_EXTENSION,
+                          KVM_CAP_BINARY_STATS_FD), ==, 1);
     /* R-01 */
     g_assert_cmpint(ioctl(kvm_fd, KVM_CREATE_VM, 1UL), ==, -1);
     g_assert_cmpint(errno, ==, EINVAL);
@@ -312,6 +317,68 @@ static void test_cpuid(void)
     }
     g_assert_true(found);
     g_free(c);
+}
+
+/* R-33: KVM_X86_GET_MCE_CAP_SUPPORTED, KVM_X86_SETUP_MCE */
+static void test_mce(void)
+{
+    int vm = vm_new(KVM_X86_SNP_VM);
+    int cpu = ioctl(vm, KVM_CREATE_VCPU, 0UL);
+    uint64_t sup = 0, cap;
+
+    g_assert_cmpint(cpu, >=, 0);
+    g_assert_cmpint(xioctl(kvm_fd, KVM_X86_GET_MCE_CAP_SUPPORTED, &sup), ==,
+                    0);
+    g_assert_cmphex(sup, ==, (1ULL << 8) | (1ULL << 24));
+    /* what QEMU asks for: MCG_CTL_P | MCG_SER_P, 10 banks */
+    cap = sup | 10;
+    g_assert_cmpint(xioctl(cpu, KVM_X86_SETUP_MCE, &cap), ==, 0);
+    cap = 32 | 0x30000;                 /* bits 23:16 are not checked */
+    g_assert_cmpint(xioctl(cpu, KVM_X86_SETUP_MCE, &cap), ==, 0);
+    cap = sup;                          /* no bank */
+    g_assert_cmpint(xioctl(cpu, KVM_X86_SETUP_MCE, &cap), ==, -EINVAL);
+    cap = sup | 33;                     /* more than KVM_MAX_MCE_BANKS */
+    g_assert_cmpint(xioctl(cpu, KVM_X86_SETUP_MCE, &cap), ==, -EINVAL);
+    cap = (1ULL << 27) | 10;            /* MCG_LMCE_P: VMX hosts only */
+    g_assert_cmpint(xioctl(cpu, KVM_X86_SETUP_MCE, &cap), ==, -EINVAL);
+    assert_violation("R-33");
+    close(cpu);
+    close(vm);
+}
+
+/* KVM_GET_STATS_FD: header, id string, no descriptors; read only */
+static void test_stats_fd(void)
+{
+    int vm = vm_new(KVM_X86_DEFAULT_VM);
+    int cpu = ioctl(vm, KVM_CREATE_VCPU, 2UL);
+    int fds[2] = { ioctl(vm, KVM_GET_STATS_FD, 0), -1 };
+    g_autofree char *vm_id = g_strdup_printf("kvm-%d", getpid());
+    g_autofree char *cpu_id = g_strdup_printf("kvm-%d/vcpu-2", getpid());
+    int i;
+
+    g_assert_cmpint(cpu, >=, 0);
+    fds[1] = ioctl(cpu, KVM_GET_STATS_FD, 0);
+    for (i = 0; i < 2; i++) {
+        struct kvm_stats_header h;
+        char id[48];
+
+        g_assert_cmpint(fds[i], >=, 0);
+        g_assert_cmpint(pread(fds[i], &h, sizeof(h), 0), ==, sizeof(h));
+        g_assert_cmpint(h.flags, ==, 0);
+        g_assert_cmpint(h.name_size, ==, 48);
+        g_assert_cmpint(h.num_desc, ==, 0);
+        g_assert_cmpint(h.id_offset, ==, sizeof(h));
+        g_assert_cmpint(h.desc_offset, ==, sizeof(h) + 48);
+        g_assert_cmpint(h.data_offset, ==, h.desc_offset);
+        g_assert_cmpint(pread(fds[i], id, sizeof(id), h.id_offset), ==, 48);
+        g_assert_cmpstr(id, ==, i ? cpu_id : vm_id);
+        g_assert_cmpint(read(fds[i], &h, sizeof(h)), ==, sizeof(h));
+        g_assert_cmpint(pwrite(fds[i], "x", 1, 0), ==, -1);
+        g_assert_true(fcntl(fds[i], F_GETFD) & FD_CLOEXEC);
+        close(fds[i]);
+    }
+    close(cpu);
+    close(vm);
 }
 
 static void test_init_rules(void)
@@ -1055,6 +1122,18 @@ static void test_snp_digest_and_finish(void)
     r = req("query digest", NULL);
     g_assert_cmpstr(r, ==, exp);
 
+    /* the finish was seen, and what memory looked like then */
+    g_clear_pointer(&r, g_free);
+    r = req("wait-launch-finish 1000", NULL);
+    g_assert_nonnull(strstr(r, "{\"ok\":true,\"result\":0,\"fw_error\":0,"
+                            "\"t_ns\":"));
+    g_clear_pointer(&r, g_free);
+    g_clear_pointer(&exp, g_free);
+    r = req("query memslots", NULL);
+    exp = g_strdup_printf("{\"ok\":true,\"memslots\":[[0,0,%llu,4,%d,0]]}",
+                          NPAGES * PG, s.gmem);
+    g_assert_cmpstr(r, ==, exp);
+
     /* R-32: register state is protected now */
     g_assert_cmpint(xioctl(cpu0, KVM_GET_REGS, &regs), ==, -EINVAL);
     assert_violation("R-32");
@@ -1389,7 +1468,8 @@ static void test_exits(void)
     /* re-enter; the exit counts as consumed */
     start_run(&r, &t);
     x = req("wait-exit-consumed 0", NULL);
-    g_assert_cmpstr(x, ==, "{\"ok\":true,\"reentered\":true}");
+    g_assert_cmpstr(x, ==, "{\"ok\":true,\"reentered\":true,"
+                    "\"resumed\":true}");
     g_clear_pointer(&x, g_free);
     x = req("query hypercall-ret 0", NULL);
     g_assert_cmpstr(x, ==, "{\"ok\":true,\"ret\":22}");
@@ -1473,6 +1553,61 @@ static void test_exits(void)
     g_async_queue_unref(r.done);
 }
 
+/* several exits queued at once, delivered back to back; exit-stats */
+static void test_exit_batch(void)
+{
+    int vm = vm_new(KVM_X86_SNP_VM);
+    int cpu = ioctl(vm, KVM_CREATE_VCPU, 0UL);
+    long sz = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+    struct kvm_run *run;
+    struct kvm_enable_cap cap = {
+        .cap = KVM_CAP_EXIT_HYPERCALL,
+        .args[0] = 1ULL << KVM_HC_MAP_GPA_RANGE,
+    };
+    struct kvm_clock_data clock = { 0 };
+    g_autofree char *x = NULL;
+    unsigned i;
+
+    g_assert_cmpint(cpu, >=, 0);
+    run = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED, cpu, 0);
+    g_assert(run != MAP_FAILED);
+    g_assert_cmpint(xioctl(vm, KVM_ENABLE_CAP, &cap), ==, 0);
+    x = req("exit 0 hypercall-map-gpa 0x100000 1 0x10 0", NULL);
+    g_assert_nonnull(strstr(x, "\"ok\":false"));
+    g_clear_pointer(&x, g_free);
+    g_free(req("exit 0 hypercall-map-gpa 0x100000 1 0x10 3 0x1000", NULL));
+    for (i = 0; i < 3; i++) {
+        g_assert_cmpint(ioctl(cpu, KVM_RUN, 0), ==, 0);
+        g_assert_cmpint(run->exit_reason, ==, KVM_EXIT_HYPERCALL);
+        g_assert_cmphex(run->hypercall.args[0], ==, 0x100000 + i * 0x1000);
+        run->hypercall.ret = i == 1 ? 22 : 0;
+    }
+    /*
+     * KVM_RUN with immediate_exit consumes the exit, resumes nothing: the
+     * wait goes on until QEMU runs the guest on or stops the VM (seen as
+     * KVM_GET_CLOCK), here the latter
+     */
+    run->immediate_exit = 1;
+    g_assert_cmpint(ioctl(cpu, KVM_RUN, 0), ==, -1);
+    g_assert_cmpint(errno, ==, EINTR);
+    run->immediate_exit = 0;
+    x = req("wait-exit-consumed 0 100", NULL);
+    g_assert_cmpstr(x, ==, "{\"ok\":false,\"error\":\"timeout\"}");
+    g_clear_pointer(&x, g_free);
+    g_assert_cmpint(ioctl(vm, KVM_GET_CLOCK, &clock), ==, 0);
+    x = req("wait-exit-consumed 0 1000", NULL);
+    g_assert_cmpstr(x, ==, "{\"ok\":true,\"reentered\":true,"
+                    "\"resumed\":false}");
+    g_clear_pointer(&x, g_free);
+    x = req("query exit-stats 0", NULL);
+    g_assert_nonnull(strstr(x, "{\"ok\":true,\"queued\":3,\"delivered\":3,"
+                            "\"consumed\":3,\"hypercall_rets\":3,"
+                            "\"hypercall_nonzero\":1,\"batch_first_ns\":"));
+    munmap(run, sz);
+    close(cpu);
+    close(vm);
+}
+
 static void test_log(void)
 {
     g_autofree char *text = NULL;
@@ -1480,6 +1615,12 @@ static void test_log(void)
     g_assert_true(g_file_get_contents(log_path, &text, NULL, NULL));
     g_assert_nonnull(strstr(text, "\"call\":\"KVM_SEV_SNP_LAUNCH_FINISH\""));
     g_assert_nonnull(strstr(text, "\"rule\":\"R-18\""));
+    /* what tests/upstream-diff compares */
+    g_assert_nonnull(strstr(text, "{\"cpuid_page\":"));
+    g_assert_nonnull(strstr(text, "{\"vmsa\":1,\"vcpu_id\":1,\"sha384\":"));
+    g_assert_nonnull(strstr(text, "{\"finish_result\":0,"));
+    g_assert_nonnull(strstr(text, "{\"memory\":\"at_finish\",\"memslots\":"));
+    g_assert_nonnull(strstr(text, "\"gosvw\":\"0000"));
 }
 
 int main(int argc, char **argv)
@@ -1506,6 +1647,8 @@ int main(int argc, char **argv)
     g_test_add_func("/kvm-sim/sha384-known-answer", test_sha384_known_answer);
     g_test_add_func("/kvm-sim/caps", test_caps);
     g_test_add_func("/kvm-sim/cpuid", test_cpuid);
+    g_test_add_func("/kvm-sim/mce", test_mce);
+    g_test_add_func("/kvm-sim/stats-fd", test_stats_fd);
     g_test_add_func("/kvm-sim/init-rules", test_init_rules);
     g_test_add_func("/kvm-sim/guest-memfd-attributes", test_gmem_attrs);
     g_test_add_func("/kvm-sim/memslots", test_memslots);
@@ -1522,6 +1665,7 @@ int main(int argc, char **argv)
     g_test_add_func("/kvm-sim/dev-sev", test_dev_sev);
     g_test_add_func("/kvm-sim/hypercall-cap", test_hypercall_cap);
     g_test_add_func("/kvm-sim/exits", test_exits);
+    g_test_add_func("/kvm-sim/exit-batch", test_exit_batch);
     g_test_add_func("/kvm-sim/log", test_log);
     ret = g_test_run();
     kvmsim_close(ctl);

@@ -473,3 +473,58 @@ GString *ks_attrs_json(KsVm *vm, uint64_t gpa, uint64_t size)
     g_string_free(sh, TRUE);
     return p;
 }
+
+typedef struct KsSlotRef {
+    unsigned id;
+    KsSlot *s;
+} KsSlotRef;
+
+static gint ks_slot_cmp(gconstpointer a, gconstpointer b)
+{
+    const KsSlotRef *x = a, *y = b;
+
+    return x->s->gpa < y->s->gpa ? -1 : x->s->gpa > y->s->gpa;
+}
+
+/*
+ * The memory slots in GPA order: [[slot, gpa, size, flags, guest_memfd,
+ * guest_memfd_offset],...] (guest_memfd -1 for slots without one).
+ */
+GString *ks_memslots_json(KsVm *vm)
+{
+    GArray *refs = g_array_new(FALSE, FALSE, sizeof(KsSlotRef));
+    GString *s = g_string_new("[");
+    GHashTableIter it;
+    gpointer k, val;
+    guint i;
+
+    g_hash_table_iter_init(&it, vm->slots);
+    while (g_hash_table_iter_next(&it, &k, &val)) {
+        KsSlotRef r = { GPOINTER_TO_UINT(k), val };
+
+        g_array_append_val(refs, r);
+    }
+    g_array_sort(refs, ks_slot_cmp);
+    for (i = 0; i < refs->len; i++) {
+        KsSlotRef *r = &g_array_index(refs, KsSlotRef, i);
+
+        g_string_append_printf(s, "%s[%u,%" G_GUINT64_FORMAT ",%"
+                               G_GUINT64_FORMAT ",%u,%d,%" G_GUINT64_FORMAT
+                               "]", i ? "," : "", r->id, r->s->gpa,
+                               r->s->size, r->s->flags, r->s->gmem_fd,
+                               r->s->gmem_offset);
+    }
+    g_string_append_c(s, ']');
+    g_array_free(refs, TRUE);
+    return s;
+}
+
+/* Log the memory slots and the private ranges: {"memory":WHEN,...} */
+void ks_log_memory(KsVm *vm, const char *when)
+{
+    g_autoptr(GString) slots = ks_memslots_json(vm);
+    g_autoptr(GString) attrs = ks_attrs_json(vm, 0, 1ULL << 52);
+
+    ks_log_json("{\"memory\":\"%s\",\"memslots\":%s,\"private\":%s}", when,
+                slots->str, attrs->str);
+}

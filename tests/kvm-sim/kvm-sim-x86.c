@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include "kvm-sim.h"
 
@@ -42,8 +43,9 @@ static const struct kvm_cpuid_entry2 ks_cpuid[] = {
       .edx = 0x69746e65 },
     { .function = 0x1, .eax = 0x00a00f11, .ebx = 0x00000800,
       .ecx = 0xf7fa3203, .edx = 0x178bfbff },
+    /* EDX: FSRM (bit 4), which Milan has and kvm_set_cpu_caps() passes */
     { .function = 0x7, .index = 0, .flags = SIG_IDX, .eax = 0,
-      .ebx = 0x219c07a9, .ecx = 0x00000004 },
+      .ebx = 0x219c07a9, .ecx = 0x00000004, .edx = 0x00000010 },
     { .function = 0xd, .index = 0, .flags = SIG_IDX, .eax = 0x7,
       .ebx = 0x340, .ecx = 0x340 },
     { .function = 0xd, .index = 1, .flags = SIG_IDX, .eax = 0xf,
@@ -144,7 +146,11 @@ int ks_check_extension(KsVm *vm, long cap)
     case KVM_CAP_SYS_ATTRIBUTES:
     case KVM_CAP_SPLIT_IRQCHIP:
     case KVM_CAP_TSC_CONTROL:
+    case KVM_CAP_X86_ROBUST_SINGLESTEP:
+    case KVM_CAP_BINARY_STATS_FD:
         return 1;
+    case KVM_CAP_MCE:
+        return KS_MAX_MCE_BANKS;
     case KVM_CAP_IMMEDIATE_EXIT:
         return ks_immediate_exit;
     case KVM_CAP_IRQ_ROUTING:
@@ -179,6 +185,33 @@ int ks_check_extension(KsVm *vm, long cap)
     }
 }
 
+/* ------------------------------------------------------------ MCE */
+
+/*
+ * x86.c kvm_vcpu_ioctl_x86_setup_mce(): 1 to KVM_MAX_MCE_BANKS banks in
+ * bits 7:0, no capability bit outside kvm_caps.supported_mce_cap (bits
+ * 7:0 and 23:16 are not capability bits).
+ */
+static long ks_setup_mce(KsVcpu *v, uint64_t mcg_cap)
+{
+    unsigned banks = mcg_cap & 0xff;
+
+    if (!banks || banks > KS_MAX_MCE_BANKS) {
+        return ks_violation("R-33", "KVM_X86_SETUP_MCE", EINVAL, 0,
+                            "vCPU %lu: mcg_cap 0x%" G_GINT64_MODIFIER "x has "
+                            "%u banks, 1 to %u allowed", v->id, mcg_cap,
+                            banks, KS_MAX_MCE_BANKS);
+    }
+    if (mcg_cap & ~(KS_SUPPORTED_MCE_CAP | 0xffULL | 0xff0000ULL)) {
+        return ks_violation("R-33", "KVM_X86_SETUP_MCE", EINVAL, 0,
+                            "vCPU %lu: mcg_cap 0x%" G_GINT64_MODIFIER "x, "
+                            "supported 0x%llx", v->id, mcg_cap,
+                            KS_SUPPORTED_MCE_CAP);
+    }
+    v->mcg_cap = mcg_cap;
+    return 0;
+}
+
 /* ------------------------------------------------------------ system */
 
 long ks_system_ioctl(unsigned long req, void *arg)
@@ -202,6 +235,13 @@ long ks_system_ioctl(unsigned long req, void *arg)
     case KVM_GET_MSR_FEATURE_INDEX_LIST: {
         struct kvm_msr_list *l = arg;
         l->nmsrs = 0;
+        return 0;
+    }
+    case KVM_X86_GET_MCE_CAP_SUPPORTED: {
+        /* x86.c kvm_arch_dev_ioctl(): kvm_caps.supported_mce_cap (SVM) */
+        uint64_t cap = KS_SUPPORTED_MCE_CAP;
+
+        memcpy(arg, &cap, sizeof(cap));
         return 0;
     }
     case KVM_HAS_DEVICE_ATTR:
@@ -292,6 +332,11 @@ long ks_vm_x86_ioctl(KsVm *vm, unsigned long req, void *arg, bool *handled)
     }
     case KVM_GET_TSC_KHZ:
         return 2000000;
+    case KVM_GET_STATS_FD: {
+        g_autofree char *id = g_strdup_printf("kvm-%d", getpid());
+
+        return ks_stats_fd_new("kvm-sim-vm-stats", id);
+    }
     default:
         *handled = false;
         return -ENOTTY;
@@ -362,6 +407,7 @@ KsVcpu *ks_vcpu_create(KsVm *vm, unsigned long id)
         return NULL;
     }
     v->tsc_khz = 2000000;
+    v->mcg_cap = KS_MAX_MCE_BANKS;      /* kvm_arch_vcpu_create() */
     ks_vcpu_reset_state(v);
     g_ptr_array_add(vm->vcpus, v);
     ks_log_json("{\"call\":\"KVM_CREATE_VCPU\",\"id\":%lu,\"result\":%d}",
@@ -522,13 +568,20 @@ long ks_vcpu_ioctl(KsVcpu *v, unsigned long req, void *arg)
     case KVM_SET_TSC_KHZ:
         v->tsc_khz = (unsigned long)arg;
         return 0;
+    case KVM_X86_SETUP_MCE:
+        return ks_setup_mce(v, *(uint64_t *)arg);
+    case KVM_GET_STATS_FD: {
+        g_autofree char *id = g_strdup_printf("kvm-%d/vcpu-%lu", getpid(),
+                                              v->id);
+
+        return ks_stats_fd_new("kvm-sim-vcpu-stats", id);
+    }
     case KVM_NMI:
     case KVM_INTERRUPT:
     case KVM_SMI:
     case KVM_KVMCLOCK_CTRL:
     case KVM_TPR_ACCESS_REPORTING:
     case KVM_SET_VAPIC_ADDR:
-    case KVM_X86_SETUP_MCE:
     case KVM_ENABLE_CAP:
         return 0;
     default:
@@ -539,12 +592,21 @@ long ks_vcpu_ioctl(KsVcpu *v, unsigned long req, void *arg)
 
 /* ------------------------------------------------------------ exits */
 
+uint64_t ks_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
 void ks_queue_exit(KsVcpu *v, const KsExit *e)
 {
     uint64_t one = 1;
 
     g_queue_push_tail(v->exits, g_memdup2(e, sizeof(*e)));
-    v->queued++;
+    v->batch_start = v->queued;
+    v->queued += e->repeat ? e->repeat : 1;
     if (write(v->wake_fd, &one, sizeof(one)) < 0) {
         /* counter saturated: a wakeup is pending anyway */
     }
@@ -596,6 +658,9 @@ static long ks_deliver_exit(KsVcpu *v, KsExit *e)
         run->internal.suberror = e->a[0];
         break;
     }
+    if (v->delivered == v->batch_start) {
+        v->batch_first_ns = ks_now_ns();
+    }
     v->delivered++;
     v->stop_seq_at_delivery = ks_vm ? ks_vm->stop_seq : 0;
     ks_log_json("{\"exit\":%u,\"vcpu\":%lu}", run->exit_reason, v->id);
@@ -621,12 +686,28 @@ long ks_vcpu_run(KsVcpu *v)
         if (v->last_hypercall) {
             v->hypercall_ret = run->hypercall.ret;
             v->have_hypercall_ret = true;
+            v->hypercall_rets++;
+            v->hypercall_nonzero += v->hypercall_ret != 0;
             ks_log_json("{\"hypercall_ret\":%" G_GUINT64_FORMAT
                         ",\"vcpu\":%lu}", v->hypercall_ret, v->id);
         }
         v->consumed = v->delivered;
         v->last_hypercall = false;
+        v->last_consumed_ns = ks_now_ns();
+        /* with immediate_exit set KVM_RUN returns at once: no resumption */
+        v->resumed = !run->immediate_exit;
+        /* waiters wait for the last exit queued: no wakeup per exit */
+        if (v->consumed == v->queued) {
             pthread_cond_broadcast(&ks_cond);
+        }
+    } else if (!v->resumed && !run->immediate_exit) {
+        /*
+         * QEMU re-entered with immediate_exit set after the last exit (an
+         * exit request was pending), went back to its main loop, and now
+         * runs the guest on: a waiter sees the resumption it waits for.
+         */
+        v->resumed = true;
+        pthread_cond_broadcast(&ks_cond);
     }
     run->apic_base = v->sregs.apic_base;
     run->cr8 = v->sregs.cr8;
@@ -641,11 +722,17 @@ long ks_vcpu_run(KsVcpu *v)
         int pr, perr;
 
         pthread_sigmask(SIG_SETMASK, &all, &old);
-        e = g_queue_pop_head(v->exits);
+        e = g_queue_peek_head(v->exits);
         if (e) {
             pthread_sigmask(SIG_SETMASK, &old, NULL);
             r = ks_deliver_exit(v, e);
-            g_free(e);
+            if (e->repeat > 1) {
+                /* the next of a batch: same exit, a[0] moved by stride */
+                e->repeat--;
+                e->a[0] += e->stride;
+            } else {
+                g_free(g_queue_pop_head(v->exits));
+            }
             return r;
         }
         if (run->immediate_exit) {

@@ -233,6 +233,39 @@ int ks_fd_new(KsFdKind kind, void *obj, const char *name, size_t size)
     return fd;
 }
 
+/*
+ * KVM_GET_STATS_FD (kvm_main.c kvm_vcpu_ioctl_get_stats_fd(),
+ * kvm_vm_ioctl_get_stats_fd(); layout: binary_stats.c kvm_stats_read()):
+ * a read-only descriptor holding the header, the id string and the
+ * descriptors.  The simulator keeps no statistics: num_desc is 0.
+ */
+int ks_stats_fd_new(const char *name, const char *id)
+{
+    struct kvm_stats_header h = {
+        .name_size = KS_STATS_NAME_SIZE,
+        .id_offset = sizeof(h),
+        .desc_offset = sizeof(h) + KS_STATS_NAME_SIZE,
+        .data_offset = sizeof(h) + KS_STATS_NAME_SIZE,
+    };
+    char idbuf[KS_STATS_NAME_SIZE] = { 0 };
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+    if (fd < 0) {
+        return -errno;
+    }
+    g_strlcpy(idbuf, id, sizeof(idbuf));
+    /* pwrite: the file offset stays 0 for read() */
+    if (pwrite(fd, &h, sizeof(h), 0) != sizeof(h) ||
+        pwrite(fd, idbuf, sizeof(idbuf), sizeof(h)) != sizeof(idbuf) ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK |
+              F_SEAL_SEAL) < 0) {
+        int e = errno;
+        real_close(fd);
+        return -e;
+    }
+    return fd;
+}
+
 KsVcpu *ks_vcpu_by_index(unsigned idx)
 {
     if (!ks_vm || idx >= ks_vm->vcpus->len) {

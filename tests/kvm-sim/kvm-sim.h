@@ -45,6 +45,11 @@
                                      KS_SNP_POLICY_RSVD_MBO | \
                                      KS_SNP_POLICY_DEBUG | \
                                      KS_SNP_POLICY_SINGLE_SOCKET)
+/* x86.c: KVM_MAX_MCE_BANKS; kvm_caps.supported_mce_cap on SVM hosts */
+#define KS_MAX_MCE_BANKS            32
+#define KS_SUPPORTED_MCE_CAP        ((1ULL << 8) | (1ULL << 24)) /* CTL_P, SER_P */
+/* KVM_STATS_NAME_SIZE (include/linux/kvm_types.h, not in the UAPI) */
+#define KS_STATS_NAME_SIZE          48
 #define KS_CPUID_PAGE_MAX   64          /* entries of an SNP CPUID page */
 /* SNP firmware page type of a VMSA page (not a KVM UAPI page type) */
 #define KS_SNP_PAGE_TYPE_VMSA 2
@@ -70,6 +75,8 @@ typedef struct KsExit {
     KsExitKind kind;
     uint64_t a[19];     /* kind-specific arguments */
     uint32_t n;
+    uint64_t repeat;    /* deliver this many (0 = 1), back to back, */
+    uint64_t stride;    /* adding stride to a[0] each time */
 } KsExit;
 
 /* Legacy SEV guest states of the SEV API (UNINIT, LUPDATE, LSECRET, RUNNING) */
@@ -114,6 +121,7 @@ typedef struct KsVcpu {
     bool has_sigmask;
     bool protected_state;       /* guest_state_protected */
     uint32_t tsc_khz;
+    uint64_t mcg_cap;           /* KVM_X86_SETUP_MCE */
     /* scripted exits */
     GQueue *exits;
     uint64_t queued, delivered, consumed;
@@ -121,6 +129,11 @@ typedef struct KsVcpu {
     bool last_hypercall;
     uint64_t hypercall_ret;
     bool have_hypercall_ret;
+    /* "query exit-stats" */
+    uint64_t hypercall_rets, hypercall_nonzero;
+    uint64_t batch_start;       /* "queued" before the last exit request */
+    uint64_t batch_first_ns, last_consumed_ns;  /* CLOCK_MONOTONIC */
+    bool resumed;               /* re-entered without immediate_exit */
 } KsVcpu;
 
 typedef struct KsSlot {
@@ -161,6 +174,11 @@ typedef struct KsVm {
     uint64_t snp_policy;
     uint8_t digest[KS_SHA384_LEN];
     uint64_t n_measured;
+    /* SNP_LAUNCH_FINISH issued: errno result, firmware error, when */
+    bool finish_issued;
+    long finish_result;
+    uint32_t finish_fw_error;
+    uint64_t finish_ns;         /* CLOCK_MONOTONIC */
     uint8_t *cpuid_page;        /* the last CPUID page the firmware took */
 } KsVm;
 
@@ -179,6 +197,7 @@ extern bool ks_immediate_exit;
 KsFd *ks_fd_lookup(int fd);
 int ks_fd_new(KsFdKind kind, void *obj, const char *name, size_t size);
 KsVcpu *ks_vcpu_by_index(unsigned idx);
+int ks_stats_fd_new(const char *name, const char *id);
 
 void ks_log_json(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 int ks_violation(const char *rule, const char *call, int err, int fw_error,
@@ -203,6 +222,7 @@ void ks_set_fpu(KsVcpu *vcpu, const struct kvm_fpu *fpu);
 KsVcpu *ks_vcpu_create(KsVm *vm, unsigned long id);
 int ks_check_extension(KsVm *vm, long cap);
 void ks_queue_exit(KsVcpu *vcpu, const KsExit *e);
+uint64_t ks_now_ns(void);
 const struct kvm_cpuid_entry2 *ks_supported_cpuid(int *n);
 uint64_t ks_vcpu_msr(KsVcpu *vcpu, uint32_t index, uint64_t dflt);
 
@@ -215,6 +235,8 @@ long ks_set_memory_attributes(KsVm *vm, const struct kvm_memory_attributes *a);
 KsSlot *ks_slot_for_gfn(KsVm *vm, uint64_t gfn);
 bool ks_range_private(KsVm *vm, uint64_t start, uint64_t end);
 GString *ks_attrs_json(KsVm *vm, uint64_t gpa, uint64_t size);
+GString *ks_memslots_json(KsVm *vm);
+void ks_log_memory(KsVm *vm, const char *when);
 bool ks_vm_has_private_mem(KsVm *vm);
 bool ks_vm_has_protected_state(KsVm *vm);
 long ks_get_dirty_log(KsVm *vm, struct kvm_dirty_log *d);
