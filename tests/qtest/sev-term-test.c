@@ -87,9 +87,10 @@ static bool term_vm_start(TermVM *vm, const TermGuest *guest,
     }
     /*
      * QEMU 7.2 checks cbitpos against CPUID 0x8000001F of the host, which
-     * it executes natively: pass what this host reports.
+     * it executes natively, without checking the highest extended leaf:
+     * pass what that instruction reports here.
      */
-    __get_cpuid_count(0x8000001f, 0, &eax, &ebx, &ecx, &edx);
+    __cpuid_count(0x8000001f, 0, eax, ebx, ecx, edx);
     cgs = g_strdup_printf(guest->args_fmt, ebx & 0x3f);
     args = g_strdup_printf("-accel kvm %s -smp 2 -m 256 -bios %s %s",
                            cgs, OVMF_PATH, extra);
