@@ -161,7 +161,6 @@ void snp_vmsa_build(X86CPU *cpu, uint64_t sev_features, uint8_t *page)
 {
     CPUX86State *env = &cpu->env;
     SnpVmsa *v = (SnpVmsa *)page;
-    int i;
 
     memset(page, 0, SNP_PAGE_SIZE);
 
@@ -194,7 +193,7 @@ void snp_vmsa_build(X86CPU *cpu, uint64_t sev_features, uint8_t *page)
     v->rsi = env->regs[R_ESI];
     v->rdi = env->regs[R_EDI];
 #ifdef TARGET_X86_64
-    for (i = 0; i < 8; i++) {
+    for (int i = 0; i < 8; i++) {
         v->r8_15[i] = env->regs[8 + i];
     }
 #endif
