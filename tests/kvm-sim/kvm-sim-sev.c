@@ -313,6 +313,7 @@ static long ks_snp_launch_start(KsVm *vm, struct kvm_sev_cmd *c,
                                 const char *call)
 {
     struct kvm_sev_snp_launch_start *p = (void *)(uintptr_t)c->data;
+    char gosvw[2 * sizeof(p->gosvw) + 1];
 
     if (vm->type != KVM_X86_SNP_VM || !vm->sev_active) {
         return ks_violation("R-10", call, ENOTTY, 0,
@@ -351,8 +352,9 @@ static long ks_snp_launch_start(KsVm *vm, struct kvm_sev_cmd *c,
     vm->snp_policy = p->policy;
     ks_measure_init(vm->digest);
     vm->n_measured = 0;
-    ks_log_json("{\"call\":\"%s\",\"policy\":%llu,\"result\":0}", call,
-                (unsigned long long)p->policy);
+    ks_hex(p->gosvw, sizeof(p->gosvw), gosvw);
+    ks_log_json("{\"call\":\"%s\",\"policy\":%llu,\"gosvw\":\"%s\","
+                "\"result\":0}", call, (unsigned long long)p->policy, gosvw);
     return 0;
 }
 
@@ -550,6 +552,7 @@ static long ks_snp_launch_finish(KsVm *vm, struct kvm_sev_cmd *c,
 {
     struct kvm_sev_snp_launch_finish *p = (void *)(uintptr_t)c->data;
     char hex[KS_SHA384_LEN * 2 + 1];
+    char host_data[2 * sizeof(p->host_data) + 1];
     long r;
     guint i;
 
@@ -622,9 +625,12 @@ static long ks_snp_launch_finish(KsVm *vm, struct kvm_sev_cmd *c,
     }
     vm->snp_finished = true;
     ks_hex(vm->digest, KS_SHA384_LEN, hex);
+    ks_hex(p->host_data, sizeof(p->host_data), host_data);
     ks_log_json("{\"call\":\"%s\",\"vcpus\":%u,\"id_block_en\":%u,"
-                "\"digest\":\"%s\",\"result\":0}", call, vm->vcpus->len,
-                p->id_block_en, hex);
+                "\"auth_key_en\":%u,\"vcek_disabled\":%u,"
+                "\"host_data\":\"%s\",\"digest\":\"%s\",\"result\":0}",
+                call, vm->vcpus->len, p->id_block_en, p->auth_key_en,
+                p->vcek_disabled, host_data, hex);
     return 0;
 }
 
