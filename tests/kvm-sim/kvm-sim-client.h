@@ -126,4 +126,26 @@ static inline void kvmsim_vm_stop(KvmSimVM *vm)
 }
 #endif
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+
+/*
+ * The host's C-bit position as QEMU 7.2's sev-guest reads it to check its
+ * cbitpos property: CPUID 0x8000001F EBX[5:0], executed natively (the
+ * simulator cannot change it) without checking the highest extended
+ * leaf, so that a host without the leaf (e.g. an Intel one) answers with
+ * the values of another leaf.
+ */
+static inline unsigned int kvmsim_host_cbitpos(void)
+{
+    unsigned int eax, ebx, ecx, edx;
+
+    __cpuid_count(0x8000001f, 0, eax, ebx, ecx, edx);
+    (void)eax;
+    (void)ecx;
+    (void)edx;
+    return ebx & 0x3f;
+}
+#endif
+
 #endif

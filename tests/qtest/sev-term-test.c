@@ -18,7 +18,6 @@
 #include "qapi/qmp/qdict.h"
 #include "qapi/qmp/qnum.h"
 #include "../kvm-sim/kvm-sim-client.h"
-#include <cpuid.h>
 
 #define OVMF_PATH "/usr/share/ovmf/OVMF.fd"
 
@@ -77,7 +76,6 @@ typedef KvmSimVM TermVM;
 static bool term_vm_start(TermVM *vm, const TermGuest *guest,
                           const char *extra)
 {
-    unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
     g_autofree char *cgs = NULL;
     g_autofree char *args = NULL;
 
@@ -85,12 +83,8 @@ static bool term_vm_start(TermVM *vm, const TermGuest *guest,
         g_test_skip("no " OVMF_PATH);
         return false;
     }
-    /*
-     * QEMU 7.2 checks cbitpos against CPUID 0x8000001F of the host, which
-     * it executes natively: pass what this host reports.
-     */
-    __get_cpuid_count(0x8000001f, 0, &eax, &ebx, &ecx, &edx);
-    cgs = g_strdup_printf(guest->args_fmt, ebx & 0x3f);
+    /* QEMU 7.2 checks cbitpos against the host's: pass what it reads */
+    cgs = g_strdup_printf(guest->args_fmt, kvmsim_host_cbitpos());
     args = g_strdup_printf("-accel kvm %s -smp 2 -m 256 -bios %s %s",
                            cgs, OVMF_PATH, extra);
 
