@@ -480,10 +480,18 @@ static int snp_launch_init(SevSnpGuestState *snp, Error **errp)
     int fw_error = 0;
     struct kvm_sev_snp_launch_start start;
     const char *hint;
-    uint32_t ebx;
+    uint32_t eax, ebx;
 
-    host_cpuid(0x8000001f, 0, NULL, &ebx, NULL, NULL);
-    snp->host_cbitpos = ebx & 0x3f;
+    /*
+     * The C-bit position of a host with SEV (CPUID 0x8000001F EAX bit 1),
+     * else unknown (0): a host without the leaf, e.g. an Intel one,
+     * answers with the values of another leaf.
+     */
+    host_cpuid(0x80000000, 0, &eax, NULL, NULL, NULL);
+    if (eax >= 0x8000001f) {
+        host_cpuid(0x8000001f, 0, &eax, &ebx, NULL, NULL);
+        snp->host_cbitpos = eax & BIT(1) ? ebx & 0x3f : 0;
+    }
     if (snp->cbitpos && snp->host_cbitpos &&
         snp->cbitpos != snp->host_cbitpos) {
         error_setg(errp, "sev-snp-guest '%s': property 'cbitpos' is %u, but"
