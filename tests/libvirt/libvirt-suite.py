@@ -284,7 +284,9 @@ exec %(qemu)s "$@"
     def start(self):
         pidfile = os.path.join(self.dirs["run"], "libvirtd.pid")
         # --daemon returns once the daemon listens on its socket
-        r = subprocess.run(["libvirtd", "--daemon", "--pid-file", pidfile],
+        # /usr/sbin may not be in a CI job's PATH
+        daemon = shutil.which("libvirtd") or "/usr/sbin/libvirtd"
+        r = subprocess.run([daemon, "--daemon", "--pid-file", pidfile],
                            env=self.env)
         if r.returncode:
             die("libvirtd did not start (%s)" % self.daemon_log)
