@@ -148,4 +148,24 @@ static inline void kvmsim_vm_stop(KvmSimVM *vm)
 }
 #endif
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+
+/*
+ * The host's C-bit position as QEMU reads it to check sev-guest's cbitpos
+ * property: CPUID 0x8000001F EBX[5:0], executed natively (the simulator
+ * cannot change it), or 0 on a host whose CPU has no such leaf (e.g. an
+ * Intel one, which would answer with the values of another leaf).
+ */
+static inline unsigned int kvmsim_host_cbitpos(void)
+{
+    unsigned int eax, ebx, ecx, edx;
+
+    if (!__get_cpuid_count(0x8000001f, 0, &eax, &ebx, &ecx, &edx)) {
+        return 0;
+    }
+    return ebx & 0x3f;
+}
+#endif
+
 #endif

@@ -17,7 +17,6 @@
 #include "libqtest.h"
 #include "qapi/qmp/qdict.h"
 #include "../kvm-sim/kvm-sim-client.h"
-#include <cpuid.h>
 
 #define OVMF_PATH "/usr/share/ovmf/OVMF.fd"
 
@@ -73,14 +72,9 @@ static void test_kvm_sim_smp(const void *data)
     kvmsim_vm_stop(&vm);
 }
 
-/*
- * QEMU 7.2 checks cbitpos against the host's CPUID 0x8000001F, executed
- * natively (not through KVM), or 0 where the CPU has no such leaf (as
- * __get_cpuid() answers): pass what this host reports.
- */
+/* QEMU 7.2 checks cbitpos against the host's: pass what it reads */
 static void test_kvm_sim_sev_es(void)
 {
-    unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
     g_autofree char *args = NULL;
     g_autofree char *state = NULL;
     KvmSimVM vm;
@@ -91,11 +85,11 @@ static void test_kvm_sim_sev_es(void)
         g_test_skip("no " OVMF_PATH);
         return;
     }
-    __get_cpuid(0x8000001f, &eax, &ebx, &ecx, &edx);
     args = g_strdup_printf("-accel kvm -machine q35,confidential-guest-"
                            "support=sev0 -object sev-guest,id=sev0,"
                            "cbitpos=%u,reduced-phys-bits=1,policy=0x5 "
-                           "-smp 2 -m 256 -bios " OVMF_PATH, ebx & 0x3f);
+                           "-smp 2 -m 256 -bios " OVMF_PATH,
+                           kvmsim_host_cbitpos());
     if (!kvmsim_vm_start(&vm, args)) {
         return;
     }

@@ -759,6 +759,62 @@ static void test_pflash_writable(void)
     unlink(tmp);
 }
 
+/*
+ * kernel-hashes=on with a kernel and Debian's OVMF, which has no kernel
+ * hashes area: refused when the firmware is loaded (the kernel, here
+ * the firmware file itself, is never read), naming the firmware file,
+ * for -bios and pflash0 alike, and for SEV-ES guests too.
+ */
+static void test_kernel_hashes_refused(void)
+{
+    g_autofree char *fw = ovmf_image();
+    static const struct {
+        const char *object;     /* %u: the host's C-bit position */
+        const char *firmware;   /* %1$s: the image */
+        const char *lacks;
+    } cases[] = {
+        { "-object sev-snp-guest,id=kh0,kernel-hashes=on", "-bios %1$s",
+          "its SEV metadata has no SNP_KERNEL_HASHES section" },
+        { "-object sev-snp-guest,id=kh0,kernel-hashes=on",
+          "-blockdev driver=file,filename=%1$s,node-name=fw0,read-only=on"
+          " -machine pflash0=fw0",
+          "its SEV metadata has no SNP_KERNEL_HASHES section" },
+        { "-object sev-guest,id=kh0,policy=0x5,cbitpos=%u,"
+          "reduced-phys-bits=1,kernel-hashes=on", "-bios %1$s",
+          "its SEV hash table area is empty (base 0x0, size 0x0" },
+    };
+    size_t i;
+
+    if (!fw) {
+        return;
+    }
+    for (i = 0; i < ARRAY_SIZE(cases); i++) {
+        g_autofree char *obj = g_strdup_printf(cases[i].object,
+                                               kvmsim_host_cbitpos());
+        g_autofree char *fw_args = g_strdup_printf(cases[i].firmware, fw);
+        g_autofree char *extra = g_strdup_printf(
+            "%s -machine confidential-guest-support=kh0 -m 512 %s -kernel %s",
+            obj, fw_args, fw);
+        g_autofree char *expect = g_strdup_printf(
+            "kernel-hashes=on, but the firmware %s has no kernel hashes"
+            " area: %s", fw, cases[i].lacks);
+        g_autofree char *err = NULL;
+        g_auto(GStrv) lines = NULL;
+        int status;
+
+        if (!run_kvm("", extra, &status, &err)) {
+            return;
+        }
+        g_assert_cmpint(status, ==, 1);
+        assert_contains(err, expect);
+        assert_contains(err, "edk2's AmdSev OVMF build"
+                        " (OvmfPkg/AmdSev/AmdSevX64.dsc) has one");
+        /* refused first: before the kernel was read, nothing else said */
+        lines = g_strsplit(g_strstrip(err), "\n", -1);
+        g_assert_cmpuint(g_strv_length(lines), ==, 1);
+    }
+}
+
 /* The dry run: measured, then refused to run */
 static void test_dry_run_tcg(void)
 {
@@ -809,6 +865,8 @@ int main(int argc, char **argv)
     }
     qtest_add_func("/sev-snp-guest/kvm/pflash0-writable",
                    test_pflash_writable);
+    qtest_add_func("/sev-snp-guest/kernel-hashes-refused",
+                   test_kernel_hashes_refused);
     qtest_add_func("/sev-snp-guest/dry-run", test_dry_run_tcg);
 
     return g_test_run();

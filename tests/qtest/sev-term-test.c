@@ -1,5 +1,6 @@
 /*
- * QTest: SEV guest termination requests become GUEST_PANICKED events
+ * QTest: SEV guest termination requests become SEV_TERMINATION_REQUEST
+ * and GUEST_PANICKED events
  *
  * Copyright (c) 2026 qemu-snp maintainers
  *
@@ -8,8 +9,9 @@
  * QEMU runs a confidential guest under the kvm-sim KVM ABI simulator
  * ($KVMSIM_LIB, set by meson).  The simulator's control socket scripts a
  * KVM_EXIT_SYSTEM_EVENT of type KVM_SYSTEM_EVENT_SEV_TERM; the test checks
- * the GUEST_PANICKED event's fields and what -action panic=... makes of
- * the VM.  The tests are the product of two tables: guests[] (one line per
+ * the SEV_TERMINATION_REQUEST event's fields, that GUEST_PANICKED follows
+ * it without information (as libvirt expects), and what -action panic=...
+ * makes of the VM.  The tests are the product of two tables: guests[] (one line per
  * confidential guest type) and actions[].
  */
 
@@ -18,7 +20,6 @@
 #include "qapi/qmp/qdict.h"
 #include "qapi/qmp/qnum.h"
 #include "../kvm-sim/kvm-sim-client.h"
-#include <cpuid.h>
 
 #define OVMF_PATH "/usr/share/ovmf/OVMF.fd"
 
@@ -77,7 +78,6 @@ typedef KvmSimVM TermVM;
 static bool term_vm_start(TermVM *vm, const TermGuest *guest,
                           const char *extra)
 {
-    unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
     g_autofree char *cgs = NULL;
     g_autofree char *args = NULL;
 
@@ -85,13 +85,8 @@ static bool term_vm_start(TermVM *vm, const TermGuest *guest,
         g_test_skip("no " OVMF_PATH);
         return false;
     }
-    /*
-     * QEMU 7.2 checks cbitpos against CPUID 0x8000001F of the host, which
-     * it executes natively, or 0 where the CPU has no such leaf (as
-     * __get_cpuid_count() answers): pass what this host reports.
-     */
-    __get_cpuid_count(0x8000001f, 0, &eax, &ebx, &ecx, &edx);
-    cgs = g_strdup_printf(guest->args_fmt, ebx & 0x3f);
+    /* QEMU 7.2 checks cbitpos against the host's: pass what it reads */
+    cgs = g_strdup_printf(guest->args_fmt, kvmsim_host_cbitpos());
     args = g_strdup_printf("-accel kvm %s -smp 2 -m 256 -bios %s %s",
                            cgs, OVMF_PATH, extra);
 
@@ -128,43 +123,50 @@ static void request_term(TermVM *vm, uint64_t value)
 }
 
 /*
- * Wait for GUEST_PANICKED; check the action and the sev-term information.
- * @set/@code < 0: no reason set/code expected; @name NULL: no name
- * expected.  Returns the info's description.
+ * Wait for SEV_TERMINATION_REQUEST, then for the GUEST_PANICKED that
+ * follows it; check the request's fields, and that GUEST_PANICKED has
+ * @action and no information.  @set/@code < 0: no reason set/code
+ * expected; @name NULL: no name expected.  Returns the description.
  */
-static char *check_panic_event(TermVM *vm, const char *action,
+static char *check_term_events(TermVM *vm, const char *action,
                                bool has_value, uint64_t value,
                                int set, int code, const char *name)
 {
-    QDict *ev = qtest_qmp_eventwait_ref(vm->qts, "GUEST_PANICKED");
-    QDict *data = qdict_get_qdict(ev, "data");
-    QDict *info = qdict_get_qdict(data, "info");
+    QDict *ev = qtest_qmp_eventwait_ref(vm->qts, "SEV_TERMINATION_REQUEST");
+    QDict *req = qdict_get_qdict(ev, "data");
+    QDict *panic, *data;
     char *description;
 
-    g_assert_cmpstr(qdict_get_str(data, "action"), ==, action);
-    g_assert_nonnull(info);
-    g_assert_cmpstr(qdict_get_str(info, "type"), ==, "sev-term");
-    g_assert_cmpint(qdict_haskey(info, "ghcb-value"), ==, has_value);
+    g_assert_nonnull(req);
+    g_assert_cmpint(qdict_get_int(req, "cpu-index"), ==, 0);
+    g_assert_cmpint(qdict_haskey(req, "ghcb-value"), ==, has_value);
     if (has_value) {
-        QNum *n = qobject_to(QNum, qdict_get(info, "ghcb-value"));
+        QNum *n = qobject_to(QNum, qdict_get(req, "ghcb-value"));
 
         g_assert_nonnull(n);
         g_assert_cmphex(qnum_get_uint(n), ==, value);
     }
-    g_assert_cmpint(qdict_haskey(info, "reason-set"), ==, set >= 0);
-    g_assert_cmpint(qdict_haskey(info, "reason-code"), ==, set >= 0);
+    g_assert_cmpint(qdict_haskey(req, "reason-set"), ==, set >= 0);
+    g_assert_cmpint(qdict_haskey(req, "reason-code"), ==, set >= 0);
     if (set >= 0) {
-        g_assert_cmpint(qdict_get_int(info, "reason-set"), ==, set);
-        g_assert_cmpint(qdict_get_int(info, "reason-code"), ==, code);
+        g_assert_cmpint(qdict_get_int(req, "reason-set"), ==, set);
+        g_assert_cmpint(qdict_get_int(req, "reason-code"), ==, code);
     }
     if (name) {
-        g_assert_cmpstr(qdict_get_try_str(info, "name"), ==, name);
+        g_assert_cmpstr(qdict_get_try_str(req, "name"), ==, name);
     } else {
-        g_assert_false(qdict_haskey(info, "name"));
+        g_assert_false(qdict_haskey(req, "name"));
     }
-    description = g_strdup(qdict_get_str(info, "description"));
+    description = g_strdup(qdict_get_str(req, "description"));
     g_assert_cmpuint(strlen(description), >, 0);
     qobject_unref(ev);
+
+    /* the panic comes after the reason, without information */
+    panic = qtest_qmp_eventwait_ref(vm->qts, "GUEST_PANICKED");
+    data = qdict_get_qdict(panic, "data");
+    g_assert_cmpstr(qdict_get_str(data, "action"), ==, action);
+    g_assert_false(qdict_haskey(data, "info"));
+    qobject_unref(panic);
     return description;
 }
 
@@ -197,7 +199,7 @@ static void test_action(const void *opaque)
     } else {
         request_term(&vm, TERM_MSR(1, 4));
     }
-    desc = check_panic_event(&vm, a->event_action, true, TERM_MSR(1, 4),
+    desc = check_term_events(&vm, a->event_action, true, TERM_MSR(1, 4),
                              1, 4, "cpuid");
     g_assert_nonnull(strstr(desc, "CPUID"));
 
@@ -274,7 +276,7 @@ static void test_values(const void *opaque)
         } else {
             sim_ok(&vm, "exit 0 system-event 6 0");
         }
-        desc = check_panic_event(&vm, "pause", values[i].has_value,
+        desc = check_term_events(&vm, "pause", values[i].has_value,
                                  values[i].value, values[i].set,
                                  values[i].code, values[i].name);
         g_assert_nonnull(strstr(desc, values[i].in_description));
@@ -322,12 +324,10 @@ static void test_flood(const void *opaque)
     /* A round trip: the events sent before it are now queued */
     status = query_status(vm.qts);
     g_assert_cmpstr(status, ==, "running");
-    while ((ev = qtest_qmp_event_ref(vm.qts, "GUEST_PANICKED"))) {
+    while ((ev = qtest_qmp_event_ref(vm.qts, "SEV_TERMINATION_REQUEST"))) {
         QDict *data = qdict_get_qdict(ev, "data");
-        QDict *info = qdict_get_qdict(data, "info");
 
-        g_assert_cmpstr(qdict_get_str(data, "action"), ==, "run");
-        g_assert_cmpstr(qdict_get_str(info, "name"), ==, "page-state-change");
+        g_assert_cmpstr(qdict_get_str(data, "name"), ==, "page-state-change");
         events++;
         qobject_unref(ev);
     }
@@ -345,14 +345,14 @@ static void test_flood(const void *opaque)
         sim_ok(&vm, "wait-exit-consumed 0");
         g_free(status);
         status = query_status(vm.qts);
-        ev = qtest_qmp_event_ref(vm.qts, "GUEST_PANICKED");
+        ev = qtest_qmp_event_ref(vm.qts, "SEV_TERMINATION_REQUEST");
         if (ev) {
             break;
         }
     }
     g_assert_nonnull(ev);
-    desc = g_strdup(qdict_get_str(qdict_get_qdict(qdict_get_qdict(ev, "data"),
-                                                  "info"), "description"));
+    desc = g_strdup(qdict_get_str(qdict_get_qdict(ev, "data"),
+                                  "description"));
     g_assert_nonnull(strstr(desc, "more requests since the last one "
                             "reported"));
     qobject_unref(ev);

@@ -898,10 +898,9 @@ bool sev_snp_kernel_hashes_written(uint64_t gpa, uint64_t len, Error **errp)
             return true;
         }
     }
-    error_setg(errp, "sev-snp-guest '%s': kernel-hashes=on, but the"
-               " firmware has no SEV-SNP kernel hashes area around its hash"
-               " table at 0x%" PRIx64 ": use an OVMF build for measured"
-               " direct boot (OvmfPkg/AmdSev)", snp_name(snp_guest), gpa);
+    error_setg(errp, "sev-snp-guest '%s': the kernel hashes table at 0x%"
+               PRIx64 " is in no SNP_KERNEL_HASHES section of the firmware",
+               snp_name(snp_guest), gpa);
     return false;
 }
 
