@@ -31,6 +31,11 @@ Environment: QSNP_QEMU (ours), QSNP_UPSTREAM_QEMU (scripts/qsnp upstream
 prints it; without it the suite is skipped), KVMSIM_LIB, QSNP_FIRMWARE_DIR
 (the Debian OVMF images of scripts/qsnp-fetch-ovmf), QSNP_HOST_CBITPOS
 (the host-cbitpos helper), QSNP_DIFF_DOC (the rst file).
+
+With QSNP_DIFF_BASELINE set to an earlier build of ours (scripts/qsnp
+baseline, then scripts/qsnp compare), that build takes upstream's place
+with our command lines, and no difference at all is allowed: a
+refactoring must not change what the simulator sees.
 """
 
 import argparse
@@ -127,7 +132,13 @@ class Ctx:
     def __init__(self, verbose):
         env = os.environ
         self.ours = env["QSNP_QEMU"]
-        self.upstream = env.get("QSNP_UPSTREAM_QEMU")
+        # Baseline mode: the other binary is an earlier build of ours (a
+        # refactoring must not change what the simulator sees): it takes
+        # the same command lines, and no difference is expected.
+        self.baseline = bool(env.get("QSNP_DIFF_BASELINE"))
+        self.upstream = env.get("QSNP_DIFF_BASELINE") or \
+            env.get("QSNP_UPSTREAM_QEMU")
+        self.other = "baseline" if self.baseline else "upstream"
         self.simlib = env["KVMSIM_LIB"]
         self.fwdir = env.get("QSNP_FIRMWARE_DIR", "")
         self.doc = env["QSNP_DIFF_DOC"]
@@ -135,7 +146,8 @@ class Ctx:
         self.verbose = verbose
         self.host_cbitpos = int(subprocess.check_output(
             [env["QSNP_HOST_CBITPOS"]], text=True))
-        self.table = sd.expected_differences(self.doc, DOC_TITLE)
+        self.table = [] if self.baseline else \
+            sd.expected_differences(self.doc, DOC_TITLE)
         self.seen = {}          # table key -> cases it was seen in
         self.n = 0
         self.failed = 0
@@ -146,8 +158,9 @@ class Ctx:
         upstream is given the host's value; ours accepts only 32 to 63
         and takes the host's when it is not given."""
         h = self.host_cbitpos
-        return [("ours", self.ours, h if 32 <= h <= 63 else None),
-                ("upstream", self.upstream, h)]
+        ours = h if 32 <= h <= 63 else None
+        return [("ours", self.ours, ours),
+                ("upstream", self.upstream, ours if self.baseline else h)]
 
     def tap(self, ok, name, notes=()):
         self.n += 1
@@ -163,8 +176,8 @@ class Ctx:
         for key, x, y in diffs:
             p = sd.match_key(key, self.table)
             if p is None:
-                errors.append("unlisted difference %s: ours %s, upstream %s"
-                              % (key, x, y))
+                errors.append("unlisted difference %s: ours %s, %s %s"
+                              % (key, x, self.other, y))
             else:
                 self.seen.setdefault(p, []).append(name)
                 if self.verbose:
@@ -267,11 +280,12 @@ def run_launch_case(ctx, c):
     # Upstream 10.0.2 refuses a pflash0 without KVM_CAP_READONLY_MEM, which
     # SNP VMs lack: it is compared with -bios (and libvirt's RAM backend)
     # after that refusal is compared.
-    up_attach = "bios" if c["attach"] == "pflash" else None
+    up_attach = "bios" if c["attach"] == "pflash" and not ctx.baseline \
+        else None
     if up_attach:
         probe = launch(ctx, "upstream-pflash", ctx.upstream,
                        case_args(ctx, dict(c, **{"id-block": "none"}),
-                                 ctx.host_cbitpos))
+                                 ctx.binaries()[1][2]))
         if probe["outcome"] != "launched":
             diffs.append(("launch.outcome.pflash", "launched",
                           probe["outcome"]))
@@ -280,7 +294,7 @@ def run_launch_case(ctx, c):
         # as upstream's launch gives it.
         pre = launch(ctx, "upstream-pre", ctx.upstream,
                      case_args(ctx, dict(c, **{"id-block": "none"}),
-                               ctx.host_cbitpos, attach=up_attach))
+                               ctx.binaries()[1][2], attach=up_attach))
         digest = pre.get("digest")
         if not digest:
             ctx.tap(False, c["name"], ["upstream did not launch without the "
@@ -523,7 +537,8 @@ def main():
         for n, _ in items:
             print(n)
         return 0
-    if not os.environ.get("QSNP_UPSTREAM_QEMU"):
+    if not os.environ.get("QSNP_UPSTREAM_QEMU") and \
+            not os.environ.get("QSNP_DIFF_BASELINE"):
         print("1..0 # SKIP QSNP_UPSTREAM_QEMU is not set "
               "(scripts/qsnp test fetches it with scripts/qsnp upstream)")
         return 0
@@ -540,7 +555,7 @@ def main():
         except Exception:           # noqa: BLE001 (reported as a failure)
             ctx.tap(False, "%s %s" % (a.part, n),
                     traceback.format_exc().splitlines())
-    if not a.only:
+    if not a.only and not ctx.baseline:
         ctx.stale(a.part + ".")
     shutil.rmtree(ctx.tmp, ignore_errors=True)
     return 1 if ctx.failed else 0
