@@ -28,7 +28,10 @@
  *    the simulator) has, feature by feature, the features of upstream's
  *    expansion that the simulated host supports (with KVM's defaults
  *    for kvmclock, x2apic, svm, monitor... applied), and the signature,
- *    brand string, cache and topology leaves upstream's guest sees.
+ *    brand string, cache and topology leaves upstream's guest sees;
+ *  - kvm-upstream: when upstream QEMU starts under the simulator, both
+ *    binaries hand KVM the same CPUID entries for the model (without
+ *    SEV-SNP: upstream checks cbitpos against the real host's CPUID).
  *
  * Both "vendor" and the expansion are pinned to AuthenticAMD: under KVM,
  * QEMU takes the vendor of the CPU it runs on (an Intel machine here),
@@ -1014,6 +1017,109 @@ static void test_kvm(const void *data)
     qobject_unref(p_tcg);
 }
 
+/* Whether @binary starts with -accel kvm under the simulator */
+static bool starts_under_sim(const char *binary)
+{
+    static const char qmp[] = "{\"execute\":\"qmp_capabilities\"}\n"
+                              "{\"execute\":\"quit\"}\n";
+    const char *argv[] = {
+        binary, "-machine", "none", "-accel", "kvm", "-nodefaults",
+        "-display", "none", "-qmp", "stdio", NULL
+    };
+    g_auto(GStrv) envp = g_environ_setenv(g_get_environ(), "LD_PRELOAD",
+                                          g_getenv("KVMSIM_LIB"), true);
+    GPid pid;
+    int in, status;
+
+    g_assert_true(g_spawn_async_with_pipes(NULL, (char **)argv, envp,
+                                           G_SPAWN_DO_NOT_REAP_CHILD |
+                                           G_SPAWN_STDOUT_TO_DEV_NULL |
+                                           G_SPAWN_STDERR_TO_DEV_NULL,
+                                           NULL, NULL, &pid, &in, NULL, NULL,
+                                           NULL));
+    /* QEMU reads the commands, or has exited (EPIPE, ignored) */
+    signal(SIGPIPE, SIG_IGN);
+    if (write(in, qmp, strlen(qmp)) < 0) {
+        /* it failed to start */
+    }
+    close(in);
+    g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+    g_spawn_close_pid(pid);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* What @binary (ours when NULL) hands KVM for @model, under the simulator */
+static GArray *handed_cpuid(const char *binary, const char *model,
+                            const char *smp)
+{
+    g_autofree char *ours = g_strdup(g_getenv("QTEST_QEMU_BINARY"));
+    g_autofree char *args = g_strdup_printf(
+        "-machine pc-q35-7.2 -accel kvm -cpu %s,vendor=AuthenticAMD"
+        " -smp %s -m 512", model, smp);
+    GArray *a;
+    KvmSimVM vm;
+
+    if (binary) {
+        g_setenv("QTEST_QEMU_BINARY", binary, true);
+    }
+    g_assert_true(kvmsim_vm_start(&vm, args));
+    g_setenv("QTEST_QEMU_BINARY", ours, true);
+    a = sim_cpuid(vm.ctl, "query cpuid 0");
+    kvmsim_vm_stop(&vm);
+    return a;
+}
+
+/*
+ * Both binaries under the simulator: the same CPUID entries for KVM, but
+ * for the all-zero last subleaf (63) of leaf 0xd that QEMU 7.2 adds
+ */
+static void test_kvm_upstream(const void *data)
+{
+    const char *model = data;
+    const char *up = upstream();
+    const char *lib = g_getenv("KVMSIM_LIB");
+    size_t t;
+
+    if (!up) {
+        return;
+    }
+    if (!lib || !g_file_test(lib, G_FILE_TEST_EXISTS)) {
+        g_test_skip("KVMSIM_LIB does not name the kvm-sim library");
+        return;
+    }
+    if (!starts_under_sim(up)) {
+        g_test_skip("upstream QEMU does not start under this simulator"
+                    " (it needs KVM_CAP_X86_ROBUST_SINGLESTEP and"
+                    " KVM_CAP_MCE)");
+        return;
+    }
+    for (t = 0; t < 2; t++) {
+        GArray *ours = handed_cpuid(NULL, model, topologies[t]);
+        GArray *theirs = handed_cpuid(up, model, topologies[t]);
+        guint i, n = 0;
+
+        for (i = 0; i < ours->len; i++) {
+            const Leaf *o = &g_array_index(ours, Leaf, i);
+            const Leaf *u = find_leaf(theirs, o->leaf, o->subleaf);
+
+            if (!u && o->leaf == 0xd && o->subleaf == 63 &&
+                !o->r[0] && !o->r[1] && !o->r[2] && !o->r[3]) {
+                continue;
+            }
+            if (!u || memcmp(u->r, o->r, sizeof(o->r))) {
+                g_test_message("%s -smp %s: CPUID 0x%x.%u handed to KVM"
+                               " differs from upstream's", model,
+                               topologies[t], o->leaf, o->subleaf);
+                g_assert_not_reached();
+            }
+            n++;
+        }
+        g_assert_cmpuint(n, ==, theirs->len);
+        g_array_free(ours, true);
+        g_array_free(theirs, true);
+    }
+}
+
 int main(int argc, char **argv)
 {
     size_t i;
@@ -1030,7 +1136,11 @@ int main(int argc, char **argv)
 
         qtest_add_data_func(e, models[i], test_expansion);
         qtest_add_data_func(c, models[i], test_cpuid_tcg);
+        g_autofree char *u = g_strdup_printf("/epyc-models/%s/kvm-upstream",
+                                             models[i]);
+
         qtest_add_data_func(k, models[i], test_kvm);
+        qtest_add_data_func(u, models[i], test_kvm_upstream);
     }
     return g_test_run();
 }
