@@ -115,6 +115,29 @@ static inline bool kvmsim_vm_start(KvmSimVM *vm, const char *args)
     return true;
 }
 
+/*
+ * The path of a Debian OVMF image fetched by scripts/qsnp-fetch-ovmf into
+ * $QSNP_FIRMWARE_DIR, or NULL (the test skipped)
+ */
+static inline char *kvmsim_firmware(const char *image)
+{
+    const char *dir = g_getenv("QSNP_FIRMWARE_DIR");
+    char *path;
+
+    if (!dir) {
+        g_test_skip("QSNP_FIRMWARE_DIR is not set (scripts/qsnp test sets"
+                    " it)");
+        return NULL;
+    }
+    path = g_build_filename(dir, image, NULL);
+    if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+        g_test_skip("firmware image not fetched");
+        g_free(path);
+        return NULL;
+    }
+    return path;
+}
+
 static inline void kvmsim_vm_stop(KvmSimVM *vm)
 {
     kvmsim_close(vm->ctl);

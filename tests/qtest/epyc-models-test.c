@@ -945,25 +945,6 @@ static void check_kvm_leaves(const char *model, GArray *handed,
     }
 }
 
-static char *firmware(void)
-{
-    const char *dir = g_getenv("QSNP_FIRMWARE_DIR");
-    char *path;
-
-    if (!dir) {
-        g_test_skip("QSNP_FIRMWARE_DIR is not set (scripts/qsnp test sets"
-                    " it)");
-        return NULL;
-    }
-    path = g_build_filename(dir, "OVMF-2022.11.fd", NULL);
-    if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
-        g_test_skip("firmware image not fetched");
-        g_free(path);
-        return NULL;
-    }
-    return path;
-}
-
 static void test_kvm(const void *data)
 {
     const char *model = data;
@@ -980,7 +961,7 @@ static void test_kvm(const void *data)
     if (!up) {
         return;
     }
-    fw = firmware();
+    fw = kvmsim_firmware("OVMF-2022.11.fd");
     if (!fw) {
         return;
     }

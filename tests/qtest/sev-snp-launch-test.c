@@ -63,26 +63,6 @@ static char *cpu_arg(const char *cpu)
     return cpu ? g_strdup_printf("-cpu %s,check=off", cpu) : g_strdup("");
 }
 
-/* The path of a Debian OVMF image, or NULL (the test skipped) */
-static char *firmware(const char *image)
-{
-    const char *dir = g_getenv("QSNP_FIRMWARE_DIR");
-    char *path;
-
-    if (!dir) {
-        g_test_skip("QSNP_FIRMWARE_DIR is not set (scripts/qsnp test sets"
-                    " it)");
-        return NULL;
-    }
-    path = g_build_filename(dir, image, NULL);
-    if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
-        g_test_skip("firmware image not fetched");
-        g_free(path);
-        return NULL;
-    }
-    return path;
-}
-
 /* query-sev-launch-measure, as hexadecimal */
 static char *launch_digest(QTestState *qts)
 {
@@ -223,7 +203,7 @@ static char *sim_launch(const char *args, int smp)
 static void test_launch(const void *opaque)
 {
     const LaunchCase *lc = opaque;
-    g_autofree char *fw = firmware(lc->image);
+    g_autofree char *fw = kvmsim_firmware(lc->image);
     g_autofree char *cpu = cpu_arg(lc->cpu);
     g_autofree char *bios = NULL;
     g_autofree char *args = NULL;
@@ -267,7 +247,7 @@ static void test_launch(const void *opaque)
 static void test_libvirt(const void *opaque)
 {
     const char *model = opaque;
-    g_autofree char *fw = firmware(images[0]);
+    g_autofree char *fw = kvmsim_firmware(images[0]);
     g_autofree char *cpu = model ? g_strdup_printf("-cpu %s", model) :
                                    g_strdup("");
     g_autofree char *bios = NULL;
@@ -308,7 +288,7 @@ static void test_libvirt(const void *opaque)
  */
 static void test_reset(void)
 {
-    g_autofree char *fw = firmware(images[0]);
+    g_autofree char *fw = kvmsim_firmware(images[0]);
     g_autofree char *args = NULL;
     g_autofree char *r = NULL;
     QDict *ev, *resp;
