@@ -457,15 +457,32 @@ static int kpm_convert(uint64_t gpa, uint64_t size, bool to_private,
     return 0;
 }
 
-int kvm_private_mem_handle_fault(uint64_t gpa, uint64_t size, bool private)
+/*
+ * The flags of KVM_EXIT_MEMORY_FAULT that QEMU knows: Linux 6.12 defines
+ * only KVM_MEMORY_EXIT_FLAG_PRIVATE (api.rst, KVM_EXIT_MEMORY_FAULT).  A
+ * flag a later kernel adds may change what the fault asks for, so a fault
+ * with another bit is not converted.
+ */
+#define KPM_FAULT_FLAGS_KNOWN KVM_MEMORY_EXIT_FLAG_PRIVATE
+
+int kvm_private_mem_handle_fault(uint64_t gpa, uint64_t size, uint64_t flags)
 {
     Error *local_err = NULL;
     uint64_t start = QEMU_ALIGN_DOWN(gpa, PRIVATE_RANGES_PAGE_SIZE);
+    bool private = flags & KVM_MEMORY_EXIT_FLAG_PRIVATE;
     int ret;
 
     qemu_mutex_lock_iothread();
     if (!kpm.enabled) {
         error_setg(&local_err, "memory fault without private memory");
+        ret = -EINVAL;
+    } else if (flags & ~(uint64_t)KPM_FAULT_FLAGS_KNOWN) {
+        error_setg(&local_err, "at 0x%" PRIx64 "+0x%" PRIx64 ": unknown"
+                   " flags 0x%" PRIx64 " (this QEMU knows only"
+                   " KVM_MEMORY_EXIT_FLAG_PRIVATE, 0x%llx); not converted",
+                   gpa, size, flags & ~(uint64_t)KPM_FAULT_FLAGS_KNOWN,
+                   KVM_MEMORY_EXIT_FLAG_PRIVATE);
+        kpm.refused++;
         ret = -EINVAL;
     } else if (gpa + size < gpa) {
         error_setg(&local_err, "range 0x%" PRIx64 "+0x%" PRIx64 " wraps",

@@ -70,9 +70,11 @@ void kvm_private_mem_slot_removed(MemoryRegion *mr, uint64_t gpa,
 
 /*
  * KVM_EXIT_MEMORY_FAULT: convert [@gpa, @gpa + @size) to what the access
- * wanted.  Returns 0, or -1 (reported) if the range cannot be converted.
+ * wanted, as its @flags say (run->memory_fault.flags).  Returns 0, or -1
+ * (reported) if the range cannot be converted or @flags has a bit this
+ * QEMU does not know.
  */
-int kvm_private_mem_handle_fault(uint64_t gpa, uint64_t size, bool private);
+int kvm_private_mem_handle_fault(uint64_t gpa, uint64_t size, uint64_t flags);
 
 /*
  * KVM_EXIT_HYPERCALL for KVM_HC_MAP_GPA_RANGE: returns the value for

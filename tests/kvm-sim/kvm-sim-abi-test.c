@@ -150,6 +150,37 @@ static void assert_violation(const char *rule)
     g_assert_nonnull(strstr(r, pat));
 }
 
+/* "query violations" so far, to find those a later call adds */
+static char *violations_mark(void)
+{
+    return req("query violations", NULL);
+}
+
+/* the violations recorded since @mark (its JSON list items, or "") */
+static char *violations_since(const char *mark)
+{
+    g_autofree char *now = req("query violations", NULL);
+    size_t n = strlen(mark) - 2;        /* without "]}" */
+
+    g_assert_cmpint(strncmp(now, mark, n), ==, 0);
+    return g_strndup(now + n, strlen(now) - n - 2);
+}
+
+static void assert_new_violation(const char *mark, const char *rule)
+{
+    g_autofree char *v = violations_since(mark);
+    g_autofree char *pat = g_strdup_printf("\"rule\":\"%s\"", rule);
+
+    g_assert_nonnull(strstr(v, pat));
+}
+
+static void assert_no_new_violation(const char *mark)
+{
+    g_autofree char *v = violations_since(mark);
+
+    g_assert_cmpstr(v, ==, "");
+}
+
 /* ------------------------------------------------ independent digest */
 
 /*
@@ -220,6 +251,11 @@ static void test_caps(void)
                     0x1d);
     g_assert_cmpint(ioctl(kvm_fd, KVM_CHECK_EXTENSION,
                           KVM_CAP_EXIT_HYPERCALL), ==, 1 << 12);
+    g_assert_cmpint(ioctl(kvm_fd, KVM_CHECK_EXTENSION,
+                          KVM_CAP_X86_ROBUST_SINGLESTEP), ==, 1);
+    g_assert_cmpint(ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MCE), ==, 32);
+    g_assert_cmpint(ioctl(kvm_fd, KVM_CHECK_EXTENSION,
+                          KVM_CAP_BINARY_STATS_FD), ==, 1);
     /* R-01 */
     g_assert_cmpint(ioctl(kvm_fd, KVM_CREATE_VM, 1UL), ==, -1);
     g_assert_cmpint(errno, ==, EINVAL);
@@ -262,15 +298,87 @@ static void test_cpuid(void)
     c->nent = 64;
     g_assert_cmpint(xioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c), ==, 0);
     for (i = 0; i < c->nent; i++) {
+        /* R-43 */
         if (c->entries[i].function == 0x8000001f) {
             g_assert_cmpint(c->entries[i].eax & 0x1a, ==, 0x1a);
             g_assert_cmpint(c->entries[i].ebx & 0x3f, ==, 51);
-            g_assert_cmpint((c->entries[i].ebx >> 6) & 0x3f, ==, 1);
+            /* no "PA bits reduction", no VMPLs */
+            g_assert_cmpint(c->entries[i].ebx >> 6, ==, 0);
             found = true;
+        }
+        if (c->entries[i].function == 0x80000008) {
+            /* raw MAXPHYADDR 48, virtual 48, GuestPhysAddrSize 48 */
+            g_assert_cmphex(c->entries[i].eax, ==, 0x303030);
+        }
+        if (c->entries[i].function == 0xd && c->entries[i].index == 1) {
+            g_assert_cmphex(c->entries[i].eax, ==, 0xf);
+            g_assert_cmphex(c->entries[i].ebx, ==, 0x340);
         }
     }
     g_assert_true(found);
     g_free(c);
+}
+
+/* R-33: KVM_X86_GET_MCE_CAP_SUPPORTED, KVM_X86_SETUP_MCE */
+static void test_mce(void)
+{
+    int vm = vm_new(KVM_X86_SNP_VM);
+    int cpu = ioctl(vm, KVM_CREATE_VCPU, 0UL);
+    uint64_t sup = 0, cap;
+
+    g_assert_cmpint(cpu, >=, 0);
+    g_assert_cmpint(xioctl(kvm_fd, KVM_X86_GET_MCE_CAP_SUPPORTED, &sup), ==,
+                    0);
+    g_assert_cmphex(sup, ==, (1ULL << 8) | (1ULL << 24));
+    /* what QEMU asks for: MCG_CTL_P | MCG_SER_P, 10 banks */
+    cap = sup | 10;
+    g_assert_cmpint(xioctl(cpu, KVM_X86_SETUP_MCE, &cap), ==, 0);
+    cap = 32 | 0x30000;                 /* bits 23:16 are not checked */
+    g_assert_cmpint(xioctl(cpu, KVM_X86_SETUP_MCE, &cap), ==, 0);
+    cap = sup;                          /* no bank */
+    g_assert_cmpint(xioctl(cpu, KVM_X86_SETUP_MCE, &cap), ==, -EINVAL);
+    cap = sup | 33;                     /* more than KVM_MAX_MCE_BANKS */
+    g_assert_cmpint(xioctl(cpu, KVM_X86_SETUP_MCE, &cap), ==, -EINVAL);
+    cap = (1ULL << 27) | 10;            /* MCG_LMCE_P: VMX hosts only */
+    g_assert_cmpint(xioctl(cpu, KVM_X86_SETUP_MCE, &cap), ==, -EINVAL);
+    assert_violation("R-33");
+    close(cpu);
+    close(vm);
+}
+
+/* KVM_GET_STATS_FD: header, id string, no descriptors; read only */
+static void test_stats_fd(void)
+{
+    int vm = vm_new(KVM_X86_DEFAULT_VM);
+    int cpu = ioctl(vm, KVM_CREATE_VCPU, 2UL);
+    int fds[2] = { ioctl(vm, KVM_GET_STATS_FD, 0), -1 };
+    g_autofree char *vm_id = g_strdup_printf("kvm-%d", getpid());
+    g_autofree char *cpu_id = g_strdup_printf("kvm-%d/vcpu-2", getpid());
+    int i;
+
+    g_assert_cmpint(cpu, >=, 0);
+    fds[1] = ioctl(cpu, KVM_GET_STATS_FD, 0);
+    for (i = 0; i < 2; i++) {
+        struct kvm_stats_header h;
+        char id[48];
+
+        g_assert_cmpint(fds[i], >=, 0);
+        g_assert_cmpint(pread(fds[i], &h, sizeof(h), 0), ==, sizeof(h));
+        g_assert_cmpint(h.flags, ==, 0);
+        g_assert_cmpint(h.name_size, ==, 48);
+        g_assert_cmpint(h.num_desc, ==, 0);
+        g_assert_cmpint(h.id_offset, ==, sizeof(h));
+        g_assert_cmpint(h.desc_offset, ==, sizeof(h) + 48);
+        g_assert_cmpint(h.data_offset, ==, h.desc_offset);
+        g_assert_cmpint(pread(fds[i], id, sizeof(id), h.id_offset), ==, 48);
+        g_assert_cmpstr(id, ==, i ? cpu_id : vm_id);
+        g_assert_cmpint(read(fds[i], &h, sizeof(h)), ==, sizeof(h));
+        g_assert_cmpint(pwrite(fds[i], "x", 1, 0), ==, -1);
+        g_assert_true(fcntl(fds[i], F_GETFD) & FD_CLOEXEC);
+        close(fds[i]);
+    }
+    close(cpu);
+    close(vm);
 }
 
 static void test_init_rules(void)
@@ -468,6 +576,146 @@ static void test_memslots(void)
     munmap(mem, 8 * PG);
 }
 
+/* R-26: what may change on an existing slot, deletion */
+static void test_memslot_changes(void)
+{
+    int vm = vm_new(KVM_X86_SNP_VM);
+    struct kvm_create_guest_memfd g = { .size = 4 * PG };
+    int gmem = ioctl(vm, KVM_CREATE_GUEST_MEMFD, &g);
+    void *mem = mmap(NULL, 8 * PG, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct kvm_userspace_memory_region2 priv = {
+        .slot = 1, .flags = KVM_MEM_GUEST_MEMFD, .guest_phys_addr = 0,
+        .memory_size = 4 * PG, .userspace_addr = (uintptr_t)mem,
+        .guest_memfd = gmem,
+    };
+    struct kvm_userspace_memory_region2 shared = {
+        .slot = 2, .guest_phys_addr = 16 * PG, .memory_size = 4 * PG,
+        .userspace_addr = (uintptr_t)mem + 4 * PG,
+    };
+    g_autofree char *mark = NULL;
+
+    g_assert_cmpint(gmem, >=, 0);
+    g_assert_cmpint(xioctl(vm, KVM_SET_USER_MEMORY_REGION2, &priv), ==, 0);
+    g_assert_cmpint(xioctl(vm, KVM_SET_USER_MEMORY_REGION2, &shared), ==, 0);
+
+    /* accepted: dirty logging on and off, the same again, a move */
+    mark = violations_mark();
+    shared.flags = KVM_MEM_LOG_DIRTY_PAGES;
+    g_assert_cmpint(xioctl(vm, KVM_SET_USER_MEMORY_REGION2, &shared), ==, 0);
+    g_assert_cmpint(xioctl(vm, KVM_SET_USER_MEMORY_REGION2, &shared), ==, 0);
+    shared.flags = 0;
+    g_assert_cmpint(xioctl(vm, KVM_SET_USER_MEMORY_REGION2, &shared), ==, 0);
+    shared.guest_phys_addr = 32 * PG;
+    g_assert_cmpint(xioctl(vm, KVM_SET_USER_MEMORY_REGION2, &shared), ==, 0);
+    assert_no_new_violation(mark);
+
+    /* rejected: a guest_memfd slot re-issued unchanged (what QEMU did) */
+    g_assert_cmpint(xioctl(vm, KVM_SET_USER_MEMORY_REGION2, &priv), ==,
+                    -EINVAL);
+    assert_new_violation(mark, "R-26");
+    /* ... without KVM_MEM_GUEST_MEMFD, with another size or address */
+    priv.flags = 0;
+    g_assert_cmpint(xioctl(vm, KVM_SET_USER_MEMORY_REGION2, &priv), ==,
+                    -EINVAL);
+    shared.memory_size = 2 * PG;
+    g_assert_cmpint(xioctl(vm, KVM_SET_USER_MEMORY_REGION2, &shared), ==,
+                    -EINVAL);
+    shared.memory_size = 4 * PG;
+    shared.userspace_addr += PG;
+    g_assert_cmpint(xioctl(vm, KVM_SET_USER_MEMORY_REGION2, &shared), ==,
+                    -EINVAL);
+    shared.userspace_addr -= PG;
+    /* moved onto the private slot */
+    shared.guest_phys_addr = 2 * PG;
+    g_assert_cmpint(xioctl(vm, KVM_SET_USER_MEMORY_REGION2, &shared), ==,
+                    -EEXIST);
+    /* deleting a slot that does not exist */
+    shared.slot = 7;
+    shared.memory_size = 0;
+    g_assert_cmpint(xioctl(vm, KVM_SET_USER_MEMORY_REGION2, &shared), ==,
+                    -EINVAL);
+
+    /* accepted: a private slot can be deleted, then created again */
+    priv.flags = KVM_MEM_GUEST_MEMFD;
+    priv.memory_size = 0;
+    g_assert_cmpint(xioctl(vm, KVM_SET_USER_MEMORY_REGION2, &priv), ==, 0);
+    priv.memory_size = 4 * PG;
+    g_assert_cmpint(xioctl(vm, KVM_SET_USER_MEMORY_REGION2, &priv), ==, 0);
+    close(gmem);
+    close(vm);
+    munmap(mem, 8 * PG);
+}
+
+/* R-40: dirty logs exist only for slots with KVM_MEM_LOG_DIRTY_PAGES */
+static void test_dirty_log(void)
+{
+    int vm = vm_new(KVM_X86_SNP_VM);
+    struct kvm_create_guest_memfd g = { .size = 4 * PG };
+    int gmem = ioctl(vm, KVM_CREATE_GUEST_MEMFD, &g);
+    void *mem = mmap(NULL, 132 * PG, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct kvm_userspace_memory_region2 priv = {
+        .slot = 1, .flags = KVM_MEM_GUEST_MEMFD, .memory_size = 4 * PG,
+        .userspace_addr = (uintptr_t)mem, .guest_memfd = gmem,
+    };
+    struct kvm_userspace_memory_region2 shared = {
+        .slot = 2, .flags = KVM_MEM_LOG_DIRTY_PAGES,
+        .guest_phys_addr = 256 * PG, .memory_size = 128 * PG,
+        .userspace_addr = (uintptr_t)mem + 4 * PG,
+    };
+    struct kvm_enable_cap cap = { .cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 };
+    uint64_t bitmap[2] = { ~0ULL, ~0ULL };
+    struct kvm_dirty_log d = { .slot = 2, .dirty_bitmap = bitmap };
+    struct kvm_clear_dirty_log c = { .slot = 2, .num_pages = 64,
+                                     .dirty_bitmap = bitmap };
+
+    g_assert_cmpint(ioctl(kvm_fd, KVM_CHECK_EXTENSION,
+                          KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2), ==,
+                    KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE |
+                    KVM_DIRTY_LOG_INITIALLY_SET);
+    cap.args[0] = KVM_DIRTY_LOG_INITIALLY_SET;  /* without PROTECT_ENABLE */
+    g_assert_cmpint(xioctl(vm, KVM_ENABLE_CAP, &cap), ==, -EINVAL);
+    cap.args[0] = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE |
+                  KVM_DIRTY_LOG_INITIALLY_SET;
+    g_assert_cmpint(xioctl(vm, KVM_ENABLE_CAP, &cap), ==, 0);
+    g_assert_cmpint(xioctl(vm, KVM_SET_USER_MEMORY_REGION2, &priv), ==, 0);
+    g_assert_cmpint(xioctl(vm, KVM_SET_USER_MEMORY_REGION2, &shared), ==, 0);
+
+    /* accepted: the logged slot */
+    g_assert_cmpint(xioctl(vm, KVM_GET_DIRTY_LOG, &d), ==, 0);
+    g_assert_cmphex(bitmap[0], ==, 0);
+    g_assert_cmpint(xioctl(vm, KVM_CLEAR_DIRTY_LOG, &c), ==, 0);
+    c.first_page = 64;
+    c.num_pages = 64;
+    g_assert_cmpint(xioctl(vm, KVM_CLEAR_DIRTY_LOG, &c), ==, 0);
+    /* rejected: the guest_memfd slot, a missing one, one out of range */
+    d.slot = 1;
+    g_assert_cmpint(xioctl(vm, KVM_GET_DIRTY_LOG, &d), ==, -ENOENT);
+    d.slot = 5;
+    g_assert_cmpint(xioctl(vm, KVM_GET_DIRTY_LOG, &d), ==, -ENOENT);
+    d.slot = 1 << 16;
+    g_assert_cmpint(xioctl(vm, KVM_GET_DIRTY_LOG, &d), ==, -EINVAL);
+    c.slot = 1;
+    c.first_page = 0;
+    c.num_pages = 4;
+    g_assert_cmpint(xioctl(vm, KVM_CLEAR_DIRTY_LOG, &c), ==, -ENOENT);
+    /* unaligned start, past the end, a short count not at the end */
+    c.slot = 2;
+    c.first_page = 1;
+    g_assert_cmpint(xioctl(vm, KVM_CLEAR_DIRTY_LOG, &c), ==, -EINVAL);
+    c.first_page = 64;
+    c.num_pages = 65;
+    g_assert_cmpint(xioctl(vm, KVM_CLEAR_DIRTY_LOG, &c), ==, -EINVAL);
+    c.first_page = 0;
+    c.num_pages = 10;
+    g_assert_cmpint(xioctl(vm, KVM_CLEAR_DIRTY_LOG, &c), ==, -EINVAL);
+    assert_violation("R-40");
+    close(gmem);
+    close(vm);
+    munmap(mem, 132 * PG);
+}
+
 static void test_snp_launch_start(void)
 {
     SnpVm s = snp_vm_setup(true);
@@ -550,6 +798,17 @@ static void test_snp_launch_update(void)
     g_assert_cmpint(fw, ==, SEV_RET_INVALID_PAGE_STATE);
     assert_violation("R-30");
     g_assert_cmpint(snp_update(s.vm, 2, NULL, PG, 3, &fw, NULL), ==, 0);
+    /* R-30 with an errno and a count: the next two commands fail */
+    g_free(req("fail KVM_SEV_SNP_LAUNCH_UPDATE 0 11 2", NULL));
+    g_assert_cmpint(snp_update(s.vm, 3, src, PG, 1, &fw, NULL), ==, -EAGAIN);
+    g_assert_cmpint(fw, ==, 0);
+    g_assert_cmpint(snp_update(s.vm, 3, src, PG, 1, &fw, NULL), ==, -EAGAIN);
+    g_assert_cmpint(snp_update(s.vm, 3, src, PG, 1, &fw, NULL), ==, 0);
+    {
+        g_autofree char *x = req("fail KVM_SEV_SNP_LAUNCH_UPDATE 0 11 0",
+                                 NULL);
+        g_assert_nonnull(strstr(x, "\"ok\":false"));     /* count 0 */
+    }
     close(s.vm);
     close(s.gmem);
     g_free(src);
@@ -579,6 +838,184 @@ static void test_snp_cpuid_page(void)
     close(s.vm);
     close(s.gmem);
     g_free(page);
+}
+
+/* ------------------------------------------------ CPUID page rules */
+
+typedef struct __attribute__((packed)) CpuidFn {
+    uint32_t eax_in, ecx_in;
+    uint64_t xcr0_in, xss_in;
+    uint32_t eax, ebx, ecx, edx;
+    uint64_t reserved;
+} CpuidFn;
+
+typedef struct CpuidPage {
+    uint32_t count, r1;
+    uint64_t r2;
+    CpuidFn fn[64];
+} CpuidPage;
+
+/*
+ * A page as a Linux 6.12 guest wants it (the platform's XSAVE is x87,
+ * SSE and AVX): leaves up to 0xd and 0x8000001f, 0xd.0 and 0xd.1 for the
+ * base size (XCR0_IN 1, EBX 0x240), 0xd.2 for AVX
+ */
+static CpuidPage *good_cpuid_page(void)
+{
+    CpuidPage *p = g_malloc0(PG);
+    const CpuidFn fn[] = {
+        { .eax_in = 0, .eax = 0xd },
+        { .eax_in = 0xd, .ecx_in = 0, .xcr0_in = 1, .eax = 0x7,
+          .ebx = 0x240, .ecx = 0x340 },
+        { .eax_in = 0xd, .ecx_in = 1, .xcr0_in = 1, .eax = 0xf,
+          .ebx = 0x240 },
+        { .eax_in = 0xd, .ecx_in = 2, .eax = 0x100, .ebx = 0x240 },
+        { .eax_in = 0x80000000, .eax = 0x8000001f },
+        { .eax_in = 0x8000001f, .eax = 0x1a, .ebx = 51 },
+    };
+
+    memcpy(p->fn, fn, sizeof(fn));
+    p->count = G_N_ELEMENTS(fn);
+    return p;
+}
+
+/* "query cpuid-guest": what the guest's CPUID returns, from the page */
+static void assert_guest_reads(const char *leaf, const char *expect)
+{
+    g_autofree char *r = req("query cpuid-guest %s", leaf);
+
+    g_assert_cmpstr(r, ==, expect);
+}
+
+/*
+ * R-18's XSAVE checks (the firmware's), G-01..G-06 (a Linux guest's and
+ * OVMF's), "query cpuid-page" and "query cpuid-guest"
+ */
+static void test_cpuid_page_rules(void)
+{
+    SnpVm s = snp_vm_setup(true);
+    g_autofree CpuidPage *p = good_cpuid_page();
+    g_autofree char *mark = NULL;
+    g_autofree char *r = NULL;
+    uint32_t fw;
+    int gfn = 0;
+
+    g_assert_cmpint(snp_start(s.vm, POLICY), ==, 0);
+
+    /* accepted by the firmware and usable by the guest */
+    mark = violations_mark();
+    g_assert_cmpint(snp_update(s.vm, gfn++, p, PG,
+                               KVM_SEV_SNP_PAGE_TYPE_CPUID, &fw, NULL), ==, 0);
+    assert_no_new_violation(mark);
+    r = req("query cpuid-page", NULL);
+    g_assert_nonnull(strstr(r, "\"count\":6,"));
+    g_assert_nonnull(strstr(r, "{\"leaf\":13,\"subleaf\":1,\"xcr0_in\":1,"
+                            "\"xss_in\":0,\"eax\":15,\"ebx\":576,"));
+    /* the guest computes the sizes for its XCR0 */
+    assert_guest_reads("0xd 0 1", "{\"ok\":true,\"fails\":false,"
+                       "\"found\":true,\"eax\":7,\"ebx\":576,\"ecx\":832,"
+                       "\"edx\":0}");
+    assert_guest_reads("0xd 0 7", "{\"ok\":true,\"fails\":false,"
+                       "\"found\":true,\"eax\":7,\"ebx\":832,\"ecx\":832,"
+                       "\"edx\":0}");
+    assert_guest_reads("0xd 1 7", "{\"ok\":true,\"fails\":false,"
+                       "\"found\":true,\"eax\":15,\"ebx\":832,\"ecx\":0,"
+                       "\"edx\":0}");
+    /* in range, not in the page: zeros */
+    assert_guest_reads("0x6 0", "{\"ok\":true,\"fails\":false,"
+                       "\"found\":false,\"eax\":0,\"ebx\":0,\"ecx\":0,"
+                       "\"edx\":0}");
+
+    /* G-02: XCR0_IN of all the components, as QEMU gave it */
+    p->fn[1].xcr0_in = 7;
+    p->fn[1].ebx = 0x340;
+    p->fn[2].xcr0_in = 7;
+    p->fn[2].ebx = 0x340;
+    g_free(mark);
+    mark = violations_mark();
+    g_assert_cmpint(snp_update(s.vm, gfn++, p, PG,
+                               KVM_SEV_SNP_PAGE_TYPE_CPUID, &fw, NULL), ==, 0);
+    assert_new_violation(mark, "G-02");
+    assert_guest_reads("0xd 0 1", "{\"ok\":true,\"fails\":false,"
+                       "\"found\":false,\"eax\":0,\"ebx\":576,\"ecx\":0,"
+                       "\"edx\":0}");
+    assert_guest_reads("0xd 1 1", "{\"ok\":true,\"fails\":true,"
+                       "\"found\":false,\"eax\":0,\"ebx\":0,\"ecx\":0,"
+                       "\"edx\":0}");
+
+    /* G-03: a base entry, but after another one, which OVMF reads */
+    p->fn[6] = p->fn[1];
+    p->fn[6].xcr0_in = 1;
+    p->fn[6].ebx = 0x240;
+    p->count = 7;
+    g_free(mark);
+    mark = violations_mark();
+    g_assert_cmpint(snp_update(s.vm, gfn++, p, PG,
+                               KVM_SEV_SNP_PAGE_TYPE_CPUID, &fw, NULL), ==, 0);
+    assert_new_violation(mark, "G-03");
+
+    /* G-04: neither XSAVEC nor XSAVES; G-05: AVX without its 0xd.2 */
+    g_free(p);
+    p = good_cpuid_page();
+    p->fn[2].eax = 0x1;
+    p->fn[3].eax_in = 0x7;      /* 0xd.2 is gone */
+    p->fn[3].eax = p->fn[3].ebx = 0;
+    g_free(mark);
+    mark = violations_mark();
+    g_assert_cmpint(snp_update(s.vm, gfn++, p, PG,
+                               KVM_SEV_SNP_PAGE_TYPE_CPUID, &fw, NULL), ==, 0);
+    assert_new_violation(mark, "G-04");
+    assert_new_violation(mark, "G-05");
+    assert_guest_reads("0xd 0 7", "{\"ok\":true,\"fails\":true,"
+                       "\"found\":true,\"eax\":7,\"ebx\":576,\"ecx\":832,"
+                       "\"edx\":0}");
+
+    /* G-06: no SEV leaf in range */
+    g_free(p);
+    p = good_cpuid_page();
+    p->fn[4].eax = 0x80000008;
+    g_free(mark);
+    mark = violations_mark();
+    g_assert_cmpint(snp_update(s.vm, gfn++, p, PG,
+                               KVM_SEV_SNP_PAGE_TYPE_CPUID, &fw, NULL), ==, 0);
+    assert_new_violation(mark, "G-06");
+
+    /* G-01: an empty page */
+    memset(p, 0, PG);
+    g_free(mark);
+    mark = violations_mark();
+    g_assert_cmpint(snp_update(s.vm, gfn++, p, PG,
+                               KVM_SEV_SNP_PAGE_TYPE_CPUID, &fw, NULL), ==, 0);
+    assert_new_violation(mark, "G-01");
+
+    /* R-18: the base entry with the size of all the components */
+    g_free(p);
+    p = good_cpuid_page();
+    p->fn[1].ebx = 0x340;
+    g_assert_cmpint(snp_update(s.vm, gfn, p, PG,
+                               KVM_SEV_SNP_PAGE_TYPE_CPUID, &fw, NULL), ==,
+                    -EIO);
+    g_assert_cmpint(fw, ==, SEV_RET_INVALID_PARAM);
+    g_assert_cmphex(p->fn[1].ebx, ==, 0x240);   /* corrected */
+    /* 0xd.1 EBX for XCR0_IN 7 is 0x340; 0xd.0 without SSE */
+    p->fn[2].xcr0_in = 7;
+    p->fn[1].eax = 0x5;
+    g_assert_cmpint(snp_update(s.vm, gfn, p, PG,
+                               KVM_SEV_SNP_PAGE_TYPE_CPUID, &fw, NULL), ==,
+                    -EIO);
+    g_assert_cmphex(p->fn[2].ebx, ==, 0x340);
+    g_assert_cmphex(p->fn[1].eax, ==, 0x7);
+    /* a reserved field */
+    p->fn[4].reserved = 1;
+    g_assert_cmpint(snp_update(s.vm, gfn, p, PG,
+                               KVM_SEV_SNP_PAGE_TYPE_CPUID, &fw, NULL), ==,
+                    -EIO);
+    assert_violation("R-18");
+    p->fn[4].reserved = 0;
+    g_assert_cmpint(snp_update(s.vm, gfn, p, PG,
+                               KVM_SEV_SNP_PAGE_TYPE_CPUID, &fw, NULL), ==, 0);
+    close(s.vm);
+    close(s.gmem);
 }
 
 /* the VMSA of a reset vCPU as this test expects it (see README "VMSA") */
@@ -685,6 +1122,18 @@ static void test_snp_digest_and_finish(void)
     r = req("query digest", NULL);
     g_assert_cmpstr(r, ==, exp);
 
+    /* the finish was seen, and what memory looked like then */
+    g_clear_pointer(&r, g_free);
+    r = req("wait-launch-finish 1000", NULL);
+    g_assert_nonnull(strstr(r, "{\"ok\":true,\"result\":0,\"fw_error\":0,"
+                            "\"t_ns\":"));
+    g_clear_pointer(&r, g_free);
+    g_clear_pointer(&exp, g_free);
+    r = req("query memslots", NULL);
+    exp = g_strdup_printf("{\"ok\":true,\"memslots\":[[0,0,%llu,4,%d,0]]}",
+                          NPAGES * PG, s.gmem);
+    g_assert_cmpstr(r, ==, exp);
+
     /* R-32: register state is protected now */
     g_assert_cmpint(xioctl(cpu0, KVM_GET_REGS, &regs), ==, -EINVAL);
     assert_violation("R-32");
@@ -696,6 +1145,117 @@ static void test_snp_digest_and_finish(void)
     close(s.vm);
     close(s.gmem);
     g_free(src);
+}
+
+/* The digest of a launch that measured one VMSA page, @vmsa */
+static void assert_vmsa_digest(const uint8_t *vmsa)
+{
+    uint8_t digest[48] = { 0 };
+    g_autofree char *hex = NULL;
+    g_autofree char *exp = NULL;
+    g_autofree char *r = NULL;
+
+    chain(digest, 2, 0xFFFFFFFFF000ULL, vmsa);
+    hex = hex48(digest);
+    exp = g_strdup_printf("{\"ok\":true,\"digest\":\"%s\",\"pages\":1}",
+                          hex);
+    r = req("query digest", NULL);
+    g_assert_cmpstr(r, ==, exp);
+}
+
+/*
+ * R-41: KVM_SET_XSAVE's header checks; the VMSA's x87/SSE/AVX state is
+ * KVM's copy, which each KVM_SET_XSAVE changes only for the components
+ * in its XSTATE_BV, and KVM_SET_FPU without MXCSR
+ */
+static void test_xsave_vmsa(void)
+{
+    SnpVm s = snp_vm_setup(true);
+    struct kvm_sev_snp_launch_finish fin = { 0 };
+    g_autofree struct kvm_xsave *x = g_malloc0(sizeof(*x));
+    struct kvm_fpu fpu = { 0 };
+    uint8_t *b = (uint8_t *)x->region, vmsa[PG];
+    uint64_t bv;
+    uint32_t mxcsr;
+    uint16_t fcw;
+    int cpu = ioctl(s.vm, KVM_CREATE_VCPU, 0UL);
+
+    g_assert_cmpint(cpu, >=, 0);
+    /* rejected: PKRU (no PKU here), compacted format, reserved bits */
+    bv = 1ULL << 9;
+    memcpy(b + 512, &bv, 8);
+    g_assert_cmpint(xioctl(cpu, KVM_SET_XSAVE, x), ==, -EINVAL);
+    bv = 0;
+    memcpy(b + 512, &bv, 8);
+    b[520] = 1;                 /* XCOMP_BV */
+    g_assert_cmpint(xioctl(cpu, KVM_SET_XSAVE, x), ==, -EINVAL);
+    b[520] = 0;
+    b[540] = 1;                 /* reserved header byte */
+    g_assert_cmpint(xioctl(cpu, KVM_SET_XSAVE, x), ==, -EINVAL);
+    b[540] = 0;
+    mxcsr = 0x10000;
+    memcpy(b + 24, &mxcsr, 4);
+    bv = 1;
+    memcpy(b + 512, &bv, 8);
+    g_assert_cmpint(xioctl(cpu, KVM_SET_XSAVE, x), ==, -EINVAL);
+    assert_violation("R-41");
+    /* accepted: MXCSR is not looked at without x87, SSE or AVX */
+    bv = 0;
+    memcpy(b + 512, &bv, 8);
+    g_assert_cmpint(xioctl(cpu, KVM_SET_XSAVE, x), ==, 0);
+
+    /* x87, SSE and AVX given... */
+    memset(x, 0, sizeof(*x));
+    fcw = 0x1234;
+    memcpy(b, &fcw, 2);
+    mxcsr = 0x1fa0;
+    memcpy(b + 24, &mxcsr, 4);
+    memset(b + 160, 0xaa, 16);  /* XMM0 */
+    memset(b + 576, 0xbb, 16);  /* YMM0 upper half */
+    bv = 0x7;
+    memcpy(b + 512, &bv, 8);
+    g_assert_cmpint(xioctl(cpu, KVM_SET_XSAVE, x), ==, 0);
+    /* ...then SSE alone: x87 stays, MXCSR and XMM change, AVX is gone */
+    fcw = 0x5678;
+    memcpy(b, &fcw, 2);
+    mxcsr = 0x1f80;
+    memcpy(b + 24, &mxcsr, 4);
+    memset(b + 160, 0xcc, 16);
+    bv = 0x2;
+    memcpy(b + 512, &bv, 8);
+    g_assert_cmpint(xioctl(cpu, KVM_SET_XSAVE, x), ==, 0);
+
+    g_assert_cmpint(snp_start(s.vm, POLICY), ==, 0);
+    g_assert_cmpint(sev_cmd(s.vm, KVM_SEV_SNP_LAUNCH_FINISH, &fin, NULL), ==,
+                    0);
+    expected_vmsa(vmsa, 1, 0x00a00f11);
+    fcw = 0x1234;
+    memcpy(vmsa + 0x410, &fcw, 2);
+    memset(vmsa + 0x470, 0xcc, 16);
+    assert_vmsa_digest(vmsa);
+    close(cpu);
+    close(s.vm);
+    close(s.gmem);
+
+    /* KVM_SET_FPU: x87 and XMM, not MXCSR */
+    s = snp_vm_setup(true);
+    cpu = ioctl(s.vm, KVM_CREATE_VCPU, 0UL);
+    g_assert_cmpint(cpu, >=, 0);
+    fpu.fcw = 0x4321;
+    fpu.mxcsr = 0x1fa0;
+    memset(fpu.xmm[0], 0xdd, 16);
+    g_assert_cmpint(xioctl(cpu, KVM_SET_FPU, &fpu), ==, 0);
+    g_assert_cmpint(snp_start(s.vm, POLICY), ==, 0);
+    g_assert_cmpint(sev_cmd(s.vm, KVM_SEV_SNP_LAUNCH_FINISH, &fin, NULL), ==,
+                    0);
+    expected_vmsa(vmsa, 1, 0x00a00f11);
+    fcw = 0x4321;
+    memcpy(vmsa + 0x410, &fcw, 2);
+    memset(vmsa + 0x470, 0xdd, 16);
+    assert_vmsa_digest(vmsa);
+    close(cpu);
+    close(s.vm);
+    close(s.gmem);
 }
 
 static void test_snp_id_block(void)
@@ -908,7 +1468,8 @@ static void test_exits(void)
     /* re-enter; the exit counts as consumed */
     start_run(&r, &t);
     x = req("wait-exit-consumed 0", NULL);
-    g_assert_cmpstr(x, ==, "{\"ok\":true,\"reentered\":true}");
+    g_assert_cmpstr(x, ==, "{\"ok\":true,\"reentered\":true,"
+                    "\"resumed\":true}");
     g_clear_pointer(&x, g_free);
     x = req("query hypercall-ret 0", NULL);
     g_assert_cmpstr(x, ==, "{\"ok\":true,\"ret\":22}");
@@ -924,6 +1485,19 @@ static void test_exits(void)
     g_assert_cmpint(r.run->memory_fault.size, ==, 0x1000);
     g_assert_cmpint(r.run->memory_fault.flags, ==,
                     KVM_MEMORY_EXIT_FLAG_PRIVATE);
+    /* with flags a later kernel may add */
+    start_run(&r, &t);
+    g_free(req("exit 0 memory-fault 0x200000 0x1000 0 0x10", NULL));
+    finish_run(&r, t);
+    g_assert_cmpint(r.ret, ==, -1);
+    g_assert_cmpint(r.err, ==, EFAULT);
+    g_assert_cmpint(r.run->memory_fault.flags, ==, 0x10);
+
+    /* internal error */
+    g_free(req("exit 0 internal-error 1", NULL));
+    g_assert_cmpint(ioctl(cpu, KVM_RUN, 0), ==, 0);
+    g_assert_cmpint(r.run->exit_reason, ==, KVM_EXIT_INTERNAL_ERROR);
+    g_assert_cmpint(r.run->internal.suberror, ==, 1);
 
     /* SEV termination request */
     g_free(req("exit 0 sev-term 0x1100", NULL));
@@ -979,6 +1553,61 @@ static void test_exits(void)
     g_async_queue_unref(r.done);
 }
 
+/* several exits queued at once, delivered back to back; exit-stats */
+static void test_exit_batch(void)
+{
+    int vm = vm_new(KVM_X86_SNP_VM);
+    int cpu = ioctl(vm, KVM_CREATE_VCPU, 0UL);
+    long sz = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+    struct kvm_run *run;
+    struct kvm_enable_cap cap = {
+        .cap = KVM_CAP_EXIT_HYPERCALL,
+        .args[0] = 1ULL << KVM_HC_MAP_GPA_RANGE,
+    };
+    struct kvm_clock_data clock = { 0 };
+    g_autofree char *x = NULL;
+    unsigned i;
+
+    g_assert_cmpint(cpu, >=, 0);
+    run = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED, cpu, 0);
+    g_assert(run != MAP_FAILED);
+    g_assert_cmpint(xioctl(vm, KVM_ENABLE_CAP, &cap), ==, 0);
+    x = req("exit 0 hypercall-map-gpa 0x100000 1 0x10 0", NULL);
+    g_assert_nonnull(strstr(x, "\"ok\":false"));
+    g_clear_pointer(&x, g_free);
+    g_free(req("exit 0 hypercall-map-gpa 0x100000 1 0x10 3 0x1000", NULL));
+    for (i = 0; i < 3; i++) {
+        g_assert_cmpint(ioctl(cpu, KVM_RUN, 0), ==, 0);
+        g_assert_cmpint(run->exit_reason, ==, KVM_EXIT_HYPERCALL);
+        g_assert_cmphex(run->hypercall.args[0], ==, 0x100000 + i * 0x1000);
+        run->hypercall.ret = i == 1 ? 22 : 0;
+    }
+    /*
+     * KVM_RUN with immediate_exit consumes the exit, resumes nothing: the
+     * wait goes on until QEMU runs the guest on or stops the VM (seen as
+     * KVM_GET_CLOCK), here the latter
+     */
+    run->immediate_exit = 1;
+    g_assert_cmpint(ioctl(cpu, KVM_RUN, 0), ==, -1);
+    g_assert_cmpint(errno, ==, EINTR);
+    run->immediate_exit = 0;
+    x = req("wait-exit-consumed 0 100", NULL);
+    g_assert_cmpstr(x, ==, "{\"ok\":false,\"error\":\"timeout\"}");
+    g_clear_pointer(&x, g_free);
+    g_assert_cmpint(ioctl(vm, KVM_GET_CLOCK, &clock), ==, 0);
+    x = req("wait-exit-consumed 0 1000", NULL);
+    g_assert_cmpstr(x, ==, "{\"ok\":true,\"reentered\":true,"
+                    "\"resumed\":false}");
+    g_clear_pointer(&x, g_free);
+    x = req("query exit-stats 0", NULL);
+    g_assert_nonnull(strstr(x, "{\"ok\":true,\"queued\":3,\"delivered\":3,"
+                            "\"consumed\":3,\"hypercall_rets\":3,"
+                            "\"hypercall_nonzero\":1,\"batch_first_ns\":"));
+    munmap(run, sz);
+    close(cpu);
+    close(vm);
+}
+
 static void test_log(void)
 {
     g_autofree char *text = NULL;
@@ -986,6 +1615,12 @@ static void test_log(void)
     g_assert_true(g_file_get_contents(log_path, &text, NULL, NULL));
     g_assert_nonnull(strstr(text, "\"call\":\"KVM_SEV_SNP_LAUNCH_FINISH\""));
     g_assert_nonnull(strstr(text, "\"rule\":\"R-18\""));
+    /* what tests/upstream-diff compares */
+    g_assert_nonnull(strstr(text, "{\"cpuid_page\":"));
+    g_assert_nonnull(strstr(text, "{\"vmsa\":1,\"vcpu_id\":1,\"sha384\":"));
+    g_assert_nonnull(strstr(text, "{\"finish_result\":0,"));
+    g_assert_nonnull(strstr(text, "{\"memory\":\"at_finish\",\"memslots\":"));
+    g_assert_nonnull(strstr(text, "\"gosvw\":\"0000"));
 }
 
 int main(int argc, char **argv)
@@ -1012,18 +1647,25 @@ int main(int argc, char **argv)
     g_test_add_func("/kvm-sim/sha384-known-answer", test_sha384_known_answer);
     g_test_add_func("/kvm-sim/caps", test_caps);
     g_test_add_func("/kvm-sim/cpuid", test_cpuid);
+    g_test_add_func("/kvm-sim/mce", test_mce);
+    g_test_add_func("/kvm-sim/stats-fd", test_stats_fd);
     g_test_add_func("/kvm-sim/init-rules", test_init_rules);
     g_test_add_func("/kvm-sim/guest-memfd-attributes", test_gmem_attrs);
     g_test_add_func("/kvm-sim/memslots", test_memslots);
+    g_test_add_func("/kvm-sim/memslot-changes", test_memslot_changes);
+    g_test_add_func("/kvm-sim/dirty-log", test_dirty_log);
     g_test_add_func("/kvm-sim/snp-launch-start", test_snp_launch_start);
     g_test_add_func("/kvm-sim/snp-launch-update", test_snp_launch_update);
     g_test_add_func("/kvm-sim/snp-cpuid-page", test_snp_cpuid_page);
+    g_test_add_func("/kvm-sim/cpuid-page-rules", test_cpuid_page_rules);
     g_test_add_func("/kvm-sim/snp-digest-finish", test_snp_digest_and_finish);
+    g_test_add_func("/kvm-sim/xsave-vmsa", test_xsave_vmsa);
     g_test_add_func("/kvm-sim/snp-id-block", test_snp_id_block);
     g_test_add_func("/kvm-sim/legacy-sev-es", test_legacy_sev_es);
     g_test_add_func("/kvm-sim/dev-sev", test_dev_sev);
     g_test_add_func("/kvm-sim/hypercall-cap", test_hypercall_cap);
     g_test_add_func("/kvm-sim/exits", test_exits);
+    g_test_add_func("/kvm-sim/exit-batch", test_exit_batch);
     g_test_add_func("/kvm-sim/log", test_log);
     ret = g_test_run();
     kvmsim_close(ctl);

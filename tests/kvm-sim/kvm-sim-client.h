@@ -14,7 +14,9 @@
 #define KVM_SIM_CLIENT_H
 
 #include <glib.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -81,6 +83,26 @@ static inline void kvmsim_close(KvmSimClient *c)
     }
 }
 
+/*
+ * The Debian OVMF image @image ("OVMF-2022.11.fd", "OVMF-2025.02.fd")
+ * that scripts/qsnp-fetch-ovmf put in $QSNP_FIRMWARE_DIR; else, if
+ * @installed, the installed /usr/share/ovmf/OVMF.fd; else NULL.
+ */
+static inline char *kvmsim_ovmf_image(const char *image, bool installed)
+{
+    const char *dir = getenv("QSNP_FIRMWARE_DIR");
+    char *path = dir ? g_build_filename(dir, image, NULL) : NULL;
+
+    if (path && access(path, R_OK) == 0) {
+        return path;
+    }
+    g_free(path);
+    if (installed && access("/usr/share/ovmf/OVMF.fd", R_OK) == 0) {
+        return g_strdup("/usr/share/ovmf/OVMF.fd");
+    }
+    return NULL;
+}
+
 #ifdef LIBQTEST_H
 /*
  * A QEMU started by a qtest with the simulator preloaded: only the QEMU
@@ -113,29 +135,6 @@ static inline bool kvmsim_vm_start(KvmSimVM *vm, const char *args)
     vm->ctl = kvmsim_connect(vm->sock);
     g_assert_nonnull(vm->ctl);
     return true;
-}
-
-/*
- * The path of a Debian OVMF image fetched by scripts/qsnp-fetch-ovmf into
- * $QSNP_FIRMWARE_DIR, or NULL (the test skipped)
- */
-static inline char *kvmsim_firmware(const char *image)
-{
-    const char *dir = g_getenv("QSNP_FIRMWARE_DIR");
-    char *path;
-
-    if (!dir) {
-        g_test_skip("QSNP_FIRMWARE_DIR is not set (scripts/qsnp test sets"
-                    " it)");
-        return NULL;
-    }
-    path = g_build_filename(dir, image, NULL);
-    if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
-        g_test_skip("firmware image not fetched");
-        g_free(path);
-        return NULL;
-    }
-    return path;
 }
 
 static inline void kvmsim_vm_stop(KvmSimVM *vm)

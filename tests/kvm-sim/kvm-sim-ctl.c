@@ -55,12 +55,18 @@ static char *ks_cmd_exit(char **a, int n)
             return ks_err("bad number");
         }
     }
-    if (!strcmp(a[2], "hypercall-map-gpa") && n == 6) {
+    if (!strcmp(a[2], "hypercall-map-gpa") && n >= 6 && n <= 8) {
+        /* optional COUNT [STRIDE]: a batch delivered back to back */
         e.kind = KS_EXIT_HYPERCALL;
         memcpy(e.a, x, 3 * sizeof(x[0]));
-    } else if (!strcmp(a[2], "memory-fault") && n == 6) {
+        e.repeat = n >= 7 ? x[3] : 1;
+        e.stride = n == 8 ? x[4] : 0;
+    } else if (!strcmp(a[2], "memory-fault") && n >= 6 && n <= 9) {
+        /* optional FLAGS [COUNT [STRIDE]] */
         e.kind = KS_EXIT_MEMORY_FAULT;
-        memcpy(e.a, x, 3 * sizeof(x[0]));
+        memcpy(e.a, x, 4 * sizeof(x[0]));
+        e.repeat = n >= 8 ? x[4] : 1;
+        e.stride = n == 9 ? x[5] : 0;
     } else if (!strcmp(a[2], "sev-term") && n == 4) {
         e.kind = KS_EXIT_SYSTEM_EVENT;
         e.a[0] = KVM_SYSTEM_EVENT_SEV_TERM;
@@ -68,6 +74,9 @@ static char *ks_cmd_exit(char **a, int n)
         e.n = 1;
     } else if (!strcmp(a[2], "shutdown") && n == 3) {
         e.kind = KS_EXIT_SHUTDOWN;
+    } else if (!strcmp(a[2], "internal-error") && n == 4) {
+        e.kind = KS_EXIT_INTERNAL_ERROR;
+        e.a[0] = x[0];
     } else if (!strcmp(a[2], "reset") && n == 3) {
         e.kind = KS_EXIT_SYSTEM_EVENT;
         e.a[0] = KVM_SYSTEM_EVENT_RESET;
@@ -79,6 +88,10 @@ static char *ks_cmd_exit(char **a, int n)
         memcpy(&e.a[1], &x[2], x[1] * sizeof(x[0]));
     } else {
         return ks_err("unknown exit kind or wrong argument count");
+    }
+    if ((e.kind == KS_EXIT_HYPERCALL || e.kind == KS_EXIT_MEMORY_FAULT) &&
+        !e.repeat) {
+        return ks_err("COUNT must be at least 1");
     }
     v = ks_vcpu_by_index(idx);
     if (!v) {
@@ -92,6 +105,18 @@ static char *ks_cmd_exit(char **a, int n)
     }
     ks_queue_exit(v, &e);
     return g_strdup("{\"ok\":true}");
+}
+
+/* @ts: @ms milliseconds from now, for pthread_cond_timedwait() */
+static void ks_deadline(struct timespec *ts, uint64_t ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
 }
 
 static char *ks_cmd_wait(char **a, int n)
@@ -109,28 +134,49 @@ static char *ks_cmd_wait(char **a, int n)
     if (!v) {
         return ks_err("no such vCPU");
     }
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    ks_deadline(&ts, ms);
     /*
      * Consumed: every queued exit was delivered, and QEMU either
-     * re-entered KVM_RUN after the last one or stopped the VM after it
-     * (seen as KVM_GET_CLOCK, which QEMU issues when the VM stops).
+     * re-entered KVM_RUN after the last one to run the guest on (a
+     * re-entry with immediate_exit set, which returns at once, is
+     * followed by another unless the VM stops) or stopped the VM after
+     * it (seen as KVM_GET_CLOCK, which QEMU issues when the VM stops).
      */
     while (!(v->delivered == v->queued &&
-             (v->consumed == v->delivered ||
+             ((v->consumed == v->delivered && v->resumed) ||
               ks_vm->stop_seq > v->stop_seq_at_delivery))) {
         if (pthread_cond_timedwait(&ks_cond, &ks_lock, &ts) == ETIMEDOUT) {
             return ks_err("timeout");
         }
     }
     reentered = v->consumed == v->delivered;
-    return g_strdup_printf("{\"ok\":true,\"reentered\":%s}",
-                           reentered ? "true" : "false");
+    return g_strdup_printf("{\"ok\":true,\"reentered\":%s,\"resumed\":%s}",
+                           reentered ? "true" : "false",
+                           reentered && v->resumed ? "true" : "false");
+}
+
+/*
+ * Reply once SNP_LAUNCH_FINISH has been issued, whatever its result:
+ * {"ok":true,"result":-ERRNO or 0,"fw_error":F,"t_ns":CLOCK_MONOTONIC}.
+ */
+static char *ks_cmd_wait_finish(char **a, int n)
+{
+    uint64_t ms = KS_WAIT_TIMEOUT_S * 1000;
+    struct timespec ts;
+
+    if ((n != 1 && n != 2) || (n == 2 && !ks_num(a[1], &ms))) {
+        return ks_err("usage: wait-launch-finish [TIMEOUT_MS]");
+    }
+    ks_deadline(&ts, ms);
+    while (!ks_vm || !ks_vm->finish_issued) {
+        if (pthread_cond_timedwait(&ks_cond, &ks_lock, &ts) == ETIMEDOUT) {
+            return ks_err("timeout");
+        }
+    }
+    return g_strdup_printf("{\"ok\":true,\"result\":%ld,\"fw_error\":%u,"
+                           "\"t_ns\":%" G_GUINT64_FORMAT "}",
+                           ks_vm->finish_result, ks_vm->finish_fw_error,
+                           ks_vm->finish_ns);
 }
 
 /* CPUID entries as a JSON array of objects */
@@ -165,13 +211,18 @@ static char *ks_handle(char *line)
     if (!strcmp(a[0], "wait-exit-consumed")) {
         return ks_cmd_wait(a, n);
     }
+    if (!strcmp(a[0], "wait-launch-finish")) {
+        return ks_cmd_wait_finish(a, n);
+    }
     if (!strcmp(a[0], "fail")) {
-        uint64_t err = 0;
-        if ((n != 3 && n != 4) || !ks_num(a[2], &x) ||
-            (n == 4 && !ks_num(a[3], &err))) {
-            return ks_err("usage: fail CMDNAME FW_ERROR [ERRNO]");
+        uint64_t err = 0, count = 1;
+        if (n < 3 || n > 5 || !ks_num(a[2], &x) ||
+            (n >= 4 && !ks_num(a[3], &err)) ||
+            (n == 5 && (!ks_num(a[4], &count) || !count ||
+                        count > G_MAXUINT))) {
+            return ks_err("usage: fail CMDNAME FW_ERROR [ERRNO [COUNT]]");
         }
-        ks_inject_failure(a[1], x, err);
+        ks_inject_failure(a[1], x, err, count);
         return g_strdup("{\"ok\":true}");
     }
     if (!strcmp(a[0], "query") && n >= 2) {
@@ -205,6 +256,43 @@ static char *ks_handle(char *line)
                 return ks_err("no KVM_SET_CPUID2 on that vCPU");
             }
             return ks_cpuid_reply(v->cpuid, v->ncpuid);
+        }
+        if (!strcmp(a[1], "memslots") && n == 2) {
+            g_autoptr(GString) s = ks_memslots_json(ks_vm);
+            return g_strdup_printf("{\"ok\":true,\"memslots\":%s}", s->str);
+        }
+        if (!strcmp(a[1], "exit-stats") && n == 3 && ks_num(a[2], &x)) {
+            KsVcpu *v = ks_vcpu_by_index(x);
+            if (!v) {
+                return ks_err("no such vCPU");
+            }
+            return g_strdup_printf("{\"ok\":true,\"queued\":%" G_GUINT64_FORMAT
+                                   ",\"delivered\":%" G_GUINT64_FORMAT
+                                   ",\"consumed\":%" G_GUINT64_FORMAT
+                                   ",\"hypercall_rets\":%" G_GUINT64_FORMAT
+                                   ",\"hypercall_nonzero\":%" G_GUINT64_FORMAT
+                                   ",\"batch_first_ns\":%" G_GUINT64_FORMAT
+                                   ",\"last_consumed_ns\":%" G_GUINT64_FORMAT
+                                   "}", v->queued, v->delivered, v->consumed,
+                                   v->hypercall_rets, v->hypercall_nonzero,
+                                   v->batch_first_ns, v->last_consumed_ns);
+        }
+        if (!strcmp(a[1], "cpuid-page") && n == 2) {
+            g_autoptr(GString) s = ks_cpuid_page_json(ks_vm);
+            return g_strdup(s->str);
+        }
+        if (!strcmp(a[1], "cpuid-guest")) {
+            uint64_t xcr0 = 1, xss = 0;
+            g_autoptr(GString) s = NULL;
+
+            if (n < 4 || n > 6 || !ks_num(a[2], &x) || !ks_num(a[3], &y) ||
+                (n >= 5 && !ks_num(a[4], &xcr0)) ||
+                (n == 6 && !ks_num(a[5], &xss))) {
+                return ks_err("usage: query cpuid-guest LEAF SUBLEAF "
+                              "[XCR0 [XSS]]");
+            }
+            s = ks_cpuid_guest_json(ks_vm, x, y, xcr0, xss);
+            return g_strdup(s->str);
         }
         if (!strcmp(a[1], "hypercall-ret") && n == 3 && ks_num(a[2], &x)) {
             KsVcpu *v = ks_vcpu_by_index(x);

@@ -18,6 +18,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include "kvm-sim.h"
@@ -111,6 +112,126 @@ static void put16(uint8_t *p, unsigned off, uint16_t v)
     memcpy(p + off, &v, 2);
 }
 
+/* ------------------------------------------------------------ FPU */
+
+/* the FXSAVE/XSAVE layout of struct kvm_xsave and of KVM's fpstate */
+#define FX_MXCSR        24      /* u32 MXCSR, u32 MXCSR_MASK */
+#define FX_XMM          160     /* XFEATURE_SSE: XMM0-15, 256 bytes */
+#define XSAVE_HDR       512     /* u64 XSTATE_BV, u64 XCOMP_BV, 48 reserved */
+#define XSAVE_YMM       576     /* XFEATURE_YMM, standard format */
+#define XFEATURE_FP     (1ULL << 0)
+#define XFEATURE_SSE    (1ULL << 1)
+#define XFEATURE_YMM    (1ULL << 2)
+#define MXCSR_DEFAULT   0x1f80
+#define MXCSR_FEATURE_MASK 0xffffu      /* with DAZ, as on every SNP host */
+
+/* fpu_alloc_guest_fpstate(), fpstate_init_user(): FCW 0x37f, MXCSR 0x1f80 */
+void ks_fpstate_init(KsFpState *f)
+{
+    uint16_t fcw = 0x37f;
+    uint32_t mxcsr = MXCSR_DEFAULT;
+
+    memset(f, 0, sizeof(*f));
+    memcpy(f->legacy, &fcw, 2);
+    memcpy(f->legacy + FX_MXCSR, &mxcsr, 4);
+}
+
+/* XCR0 bits KVM supports here: KVM_GET_SUPPORTED_CPUID 0xd.0 EDX:EAX */
+static uint64_t ks_supported_xcr0(void)
+{
+    const struct kvm_cpuid_entry2 *sup;
+    int n, i;
+
+    sup = ks_supported_cpuid(&n);
+    for (i = 0; i < n; i++) {
+        if (sup[i].function == 0xd && sup[i].index == 0) {
+            return sup[i].eax | (uint64_t)sup[i].edx << 32;
+        }
+    }
+    return XFEATURE_FP | XFEATURE_SSE;
+}
+
+/*
+ * KVM_SET_XSAVE: x86.c kvm_vcpu_ioctl_x86_set_xsave(), fpu/core.c
+ * fpu_copy_uabi_to_guest_fpstate(), fpu/xstate.c copy_uabi_to_xstate()
+ * and validate_user_xstate_header().  R-41 refuses a header with
+ * components KVM does not support, a compacted format (XCOMP_BV), reserved
+ * header bytes, or reserved MXCSR bits (checked when x87, SSE or AVX is
+ * given).  Only the components set in XSTATE_BV are copied (MXCSR with x87,
+ * or alone with SSE or AVX); the others keep what KVM had.  XSTATE_BV
+ * replaces the user components of KVM's header, so AVX state given
+ * earlier is gone (sev_es_sync_vmsa() then writes zeroes).
+ */
+long ks_set_xsave(KsVcpu *v, const struct kvm_xsave *x)
+{
+    const uint8_t *src = (const uint8_t *)x->region;
+    const char *call = "KVM_SET_XSAVE";
+    uint64_t bv, comp, sup = ks_supported_xcr0();
+    uint32_t mxcsr;
+    unsigned i;
+
+    memcpy(&bv, src + XSAVE_HDR, 8);
+    memcpy(&comp, src + XSAVE_HDR + 8, 8);
+    memcpy(&mxcsr, src + FX_MXCSR, 4);
+    if (bv & ~sup) {
+        return ks_violation("R-41", call, EINVAL, 0,
+                            "XSTATE_BV 0x%" G_GINT64_MODIFIER "x has "
+                            "components outside the supported XCR0 0x%"
+                            G_GINT64_MODIFIER "x", bv, sup);
+    }
+    if (comp) {
+        return ks_violation("R-41", call, EINVAL, 0,
+                            "XCOMP_BV 0x%" G_GINT64_MODIFIER "x: userspace "
+                            "must use the standard format", comp);
+    }
+    for (i = XSAVE_HDR + 16; i < XSAVE_HDR + 64; i++) {
+        if (src[i]) {
+            return ks_violation("R-41", call, EINVAL, 0,
+                                "reserved byte %u of the XSAVE header is "
+                                "not zero", i - XSAVE_HDR);
+        }
+    }
+    if ((bv & (XFEATURE_FP | XFEATURE_SSE | XFEATURE_YMM)) &&
+        (mxcsr & ~MXCSR_FEATURE_MASK)) {
+        return ks_violation("R-41", call, EINVAL, 0,
+                            "MXCSR 0x%x sets reserved bits", mxcsr);
+    }
+    memcpy(&v->xsave, x, sizeof(v->xsave));
+    if ((bv & (XFEATURE_SSE | XFEATURE_YMM)) && !(bv & XFEATURE_FP)) {
+        memcpy(v->fps.legacy + FX_MXCSR, src + FX_MXCSR, 8);
+    }
+    if (bv & XFEATURE_FP) {
+        memcpy(v->fps.legacy, src, FX_XMM);     /* includes MXCSR */
+    }
+    if (bv & XFEATURE_SSE) {
+        memcpy(v->fps.legacy + FX_XMM, src + FX_XMM, 256);
+    }
+    if (bv & XFEATURE_YMM) {
+        memcpy(v->fps.ymmh, src + XSAVE_YMM, sizeof(v->fps.ymmh));
+    }
+    v->fps.xfeatures = bv;
+    return 0;
+}
+
+/*
+ * KVM_SET_FPU: x86.c kvm_arch_vcpu_ioctl_set_fpu() writes x87 and XMM
+ * into KVM's copy, not MXCSR, and leaves XSTATE_BV as it was
+ */
+void ks_set_fpu(KsVcpu *v, const struct kvm_fpu *f)
+{
+    uint8_t *fx = v->fps.legacy;
+    uint16_t ftw = f->ftwx;
+
+    memcpy(fx + 32, f->fpr, 128);
+    memcpy(fx + 0, &f->fcw, 2);
+    memcpy(fx + 2, &f->fsw, 2);
+    memcpy(fx + 4, &ftw, 2);
+    memcpy(fx + 6, &f->last_opcode, 2);
+    memcpy(fx + 8, &f->last_ip, 8);
+    memcpy(fx + 16, &f->last_dp, 8);
+    memcpy(fx + FX_XMM, f->xmm, 256);
+}
+
 /* svm.c: svm_set_segment() packs a kvm_segment into a VMCB segment */
 static void put_seg(uint8_t *p, unsigned off, const struct kvm_segment *s)
 {
@@ -148,8 +269,10 @@ static void put_dt(uint8_t *p, unsigned off, const struct kvm_dtable *d)
  *   KVM_SET_XCRS: xcr0
  *   KVM_SET_MSRS: star lstar cstar sfmask kernel_gs_base sysenter_cs/esp/eip
  *       g_pat (default 0x0007040600070406), xss
- *   KVM_SET_XSAVE (or KVM_SET_FPU): pkru, x87 control/status/tag/opcode/
- *       pointers, mxcsr, st0-7, xmm0-15, ymm0-15 upper halves
+ *   KVM's copy of the guest FPU as KVM_SET_XSAVE / KVM_SET_FPU left it
+ *       (ks_set_xsave()): x87 control/status/tag/opcode/pointers, mxcsr,
+ *       st0-7, xmm0-15; ymm0-15 upper halves if its XSTATE_BV has AVX;
+ *       pkru 0 (no PKU here)
  *   KVM_SEV_INIT2 / VM type: sev_features
  * Everything else in the page is zero.
  */
@@ -212,53 +335,33 @@ void ks_build_vmsa(KsVm *vm, KsVcpu *v, uint8_t p[KS_PAGE_SIZE])
     put64(p, VMSA_XCR0, xcr0);
     put64(p, VMSA_SEV_FEATURES, vm->vmsa_features);
 
-    if (v->xsave_set) {
-        const uint8_t *x = (const uint8_t *)v->xsave.region;
-        uint64_t bv;
-
-        memcpy(&bv, x + 512, 8);
-        if (bv & (1ULL << 9)) {
-            memcpy(p + VMSA_PKRU, x + 0xa80, 4);
-        }
-    }
+    /*
+     * PKRU: vcpu->arch.pkru, which only KVM_SET_XSAVE with XSTATE_BV bit 9
+     * sets; the simulated platform has no PKU (R-41 refuses bit 9), so 0.
+     */
     if (vm->type == KVM_X86_DEFAULT_VM) {
         /* KVM_SEV_ES_INIT: FPU state is not part of the VMSA */
         return;
     }
-    if (v->xsave_set) {
-        const uint8_t *x = (const uint8_t *)v->xsave.region;
-        uint64_t bv;
+    /* KVM's copy of the guest FPU, whatever XSTATE_BV says (x87, SSE) */
+    {
+        const uint8_t *x = v->fps.legacy;
 
         memcpy(p + VMSA_X87_FCW, x + 0, 2);
         memcpy(p + VMSA_X87_FSW, x + 2, 2);
-        p[VMSA_X87_FTW] = x[4];         /* abridged tag word */
+        memcpy(p + VMSA_X87_FTW, x + 4, 2);     /* i387.twd, u16 */
         memcpy(p + VMSA_X87_FOP, x + 6, 2);
         memcpy(p + VMSA_X87_RIP, x + 8, 8);
         memcpy(p + VMSA_X87_DP, x + 16, 8);
-        memcpy(p + VMSA_MXCSR, x + 24, 4);
+        memcpy(p + VMSA_MXCSR, x + FX_MXCSR, 4);
         for (i = 0; i < 8; i++) {
             memcpy(p + VMSA_FPREG_X87 + i * 8, x + 32 + i * 16, 8);
             memcpy(p + VMSA_FPREG_X87 + 64 + i * 2, x + 32 + i * 16 + 8, 2);
         }
-        memcpy(p + VMSA_FPREG_XMM, x + 160, 256);
-        memcpy(&bv, x + 512, 8);
-        if (bv & (1ULL << 2)) {
-            memcpy(p + VMSA_FPREG_YMM, x + 576, 256);
-        }
-    } else {
-        const struct kvm_fpu *f = &v->fpu;
-
-        put16(p, VMSA_X87_FCW, f->fcw);
-        put16(p, VMSA_X87_FSW, f->fsw);
-        p[VMSA_X87_FTW] = f->ftwx;
-        put16(p, VMSA_X87_FOP, f->last_opcode);
-        put64(p, VMSA_X87_RIP, f->last_ip);
-        put64(p, VMSA_X87_DP, f->last_dp);
-        put32(p, VMSA_MXCSR, f->mxcsr);
-        for (i = 0; i < 8; i++) {
-            memcpy(p + VMSA_FPREG_X87 + i * 8, f->fpr[i], 8);
-            memcpy(p + VMSA_FPREG_X87 + 64 + i * 2, f->fpr[i] + 8, 2);
-        }
-        memcpy(p + VMSA_FPREG_XMM, f->xmm, 256);
+        memcpy(p + VMSA_FPREG_XMM, x + FX_XMM, 256);
+    }
+    /* get_xsave_addr(XFEATURE_YMM): only if KVM's XSTATE_BV has AVX */
+    if (v->fps.xfeatures & XFEATURE_YMM) {
+        memcpy(p + VMSA_FPREG_YMM, v->fps.ymmh, 256);
     }
 }

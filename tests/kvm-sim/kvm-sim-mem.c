@@ -33,7 +33,10 @@ static bool ks_ranges_overlap(uint64_t a, uint64_t asz, uint64_t b,
     return a < b + bsz && b < a + asz;
 }
 
-/* kvm_main.c: check_memory_region_flags(), __kvm_set_memory_region() */
+/*
+ * kvm_main.c: check_memory_region_flags() (R-25), __kvm_set_memory_region()
+ * (R-26), kvm_gmem_bind() (R-27)
+ */
 long ks_set_memory_region(KsVm *vm,
                           const struct kvm_userspace_memory_region2 *m,
                           bool v2)
@@ -85,22 +88,56 @@ long ks_set_memory_region(KsVm *vm,
         return ks_violation("R-26", call, EINVAL, 0, "gpa range overflows");
     }
 
+    if (m->memory_size / KS_PAGE_SIZE > KS_MEM_MAX_NR_PAGES) {
+        return ks_violation("R-26", call, EINVAL, 0,
+                            "slot %u size 0x%llx above KVM_MEM_MAX_NR_PAGES",
+                            id, (unsigned long long)m->memory_size);
+    }
+
     s = g_hash_table_lookup(vm->slots, GUINT_TO_POINTER(id));
     if (m->memory_size == 0) {
-        /* deletion */
-        if (s) {
-            g_hash_table_remove(vm->slots, GUINT_TO_POINTER(id));
+        /* deletion: of a slot that exists */
+        if (!s) {
+            return ks_violation("R-26", call, EINVAL, 0,
+                                "slot %u: deleting a slot that does not "
+                                "exist", id);
         }
+        g_hash_table_remove(vm->slots, GUINT_TO_POINTER(id));
         return 0;
     }
-    if (s && (s->gpa != m->guest_phys_addr || s->size != m->memory_size ||
-              ((s->flags ^ m->flags) & ~KVM_MEM_LOG_DIRTY_PAGES))) {
-        /* only the dirty-log flag may change on an existing slot */
-        return ks_violation("R-26", call, EINVAL, 0,
-                            "slot %u may only change KVM_MEM_LOG_DIRTY_PAGES",
-                            id);
-    }
     if (s) {
+        /* "Private memslots are immutable, they can only be deleted." */
+        if (m->flags & KVM_MEM_GUEST_MEMFD) {
+            return ks_violation("R-26", call, EINVAL, 0,
+                                "slot %u exists: a KVM_MEM_GUEST_MEMFD slot "
+                                "cannot be changed, not even to the same "
+                                "values, only deleted", id);
+        }
+        if (m->userspace_addr != s->uaddr || m->memory_size != s->size ||
+            ((m->flags ^ s->flags) &
+             (KVM_MEM_READONLY | KVM_MEM_GUEST_MEMFD))) {
+            return ks_violation("R-26", call, EINVAL, 0,
+                                "slot %u exists: only its gpa and "
+                                "KVM_MEM_LOG_DIRTY_PAGES may change (size, "
+                                "userspace_addr, KVM_MEM_READONLY and "
+                                "KVM_MEM_GUEST_MEMFD may not)", id);
+        }
+        if (m->guest_phys_addr != s->gpa) {
+            /* KVM_MR_MOVE: the new range may not overlap another slot */
+            g_hash_table_iter_init(&it, vm->slots);
+            while (g_hash_table_iter_next(&it, &k, &val)) {
+                KsSlot *o = val;
+                if (o != s && ks_ranges_overlap(o->gpa, o->size,
+                                                m->guest_phys_addr,
+                                                m->memory_size)) {
+                    return ks_violation("R-26", call, EEXIST, 0,
+                                        "slot %u moved onto slot %u", id,
+                                        GPOINTER_TO_UINT(k));
+                }
+            }
+            s->gpa = m->guest_phys_addr;
+        }
+        /* KVM_MR_FLAGS_ONLY, or nothing to change */
         s->flags = m->flags;
         return 0;
     }
@@ -158,6 +195,97 @@ long ks_set_memory_region(KsVm *vm,
     s->gmem_fd = (m->flags & KVM_MEM_GUEST_MEMFD) ? (int)m->guest_memfd : -1;
     s->gmem_offset = m->guest_memfd_offset;
     g_hash_table_replace(vm->slots, GUINT_TO_POINTER(id), s);
+    return 0;
+}
+
+/* ------------------------------------------------------------ dirty log */
+
+/*
+ * The slot KVM_GET_DIRTY_LOG / KVM_CLEAR_DIRTY_LOG name, or NULL after
+ * recording the violation in *r.  KVM keeps a dirty bitmap only for
+ * slots created or changed with KVM_MEM_LOG_DIRTY_PAGES, which a
+ * guest_memfd slot can never have (R-25).
+ */
+static KsSlot *ks_dirty_log_slot(KsVm *vm, uint32_t slot, const char *call,
+                                 long *r)
+{
+    uint16_t id = slot & 0xffff, as = slot >> 16;
+    KsSlot *s;
+
+    if (as >= 1 || id >= KS_USER_MEM_SLOTS) {
+        *r = ks_violation("R-40", call, EINVAL, 0,
+                          "slot %u address space %u out of range", id, as);
+        return NULL;
+    }
+    s = g_hash_table_lookup(vm->slots, GUINT_TO_POINTER(id));
+    if (!s || !(s->flags & KVM_MEM_LOG_DIRTY_PAGES)) {
+        *r = ks_violation("R-40", call, ENOENT, 0,
+                          "slot %u %s", id, !s ? "does not exist" :
+                          "has no dirty bitmap (no KVM_MEM_LOG_DIRTY_PAGES)");
+        return NULL;
+    }
+    return s;
+}
+
+/* kvm_main.c: kvm_get_dirty_log_protect() */
+long ks_get_dirty_log(KsVm *vm, struct kvm_dirty_log *d)
+{
+    long r = 0;
+    KsSlot *s = ks_dirty_log_slot(vm, d->slot, "KVM_GET_DIRTY_LOG", &r);
+
+    if (!s) {
+        return r;
+    }
+    /* nothing runs, so nothing is dirty (see README) */
+    memset(d->dirty_bitmap, 0, ((s->size / KS_PAGE_SIZE + 63) / 64) * 8);
+    return 0;
+}
+
+/* kvm_main.c: kvm_clear_dirty_log_protect() */
+long ks_clear_dirty_log(KsVm *vm, struct kvm_clear_dirty_log *c)
+{
+    const char *call = "KVM_CLEAR_DIRTY_LOG";
+    uint64_t npages;
+    long r = 0;
+    KsSlot *s;
+
+    if (c->first_page & 63) {
+        return ks_violation("R-40", call, EINVAL, 0,
+                            "first_page %llu not a multiple of 64",
+                            (unsigned long long)c->first_page);
+    }
+    s = ks_dirty_log_slot(vm, c->slot, call, &r);
+    if (!s) {
+        return r;
+    }
+    npages = s->size / KS_PAGE_SIZE;
+    if (c->first_page > npages || c->num_pages > npages - c->first_page ||
+        (c->num_pages < npages - c->first_page && (c->num_pages & 63))) {
+        return ks_violation("R-40", call, EINVAL, 0,
+                            "pages %llu+%u outside the slot's %llu, or not "
+                            "a multiple of 64 short of its end",
+                            (unsigned long long)c->first_page, c->num_pages,
+                            (unsigned long long)npages);
+    }
+    return 0;
+}
+
+/* kvm_main.c: kvm_vm_ioctl_enable_cap_generic() */
+long ks_enable_manual_dirty_log(KsVm *vm, const struct kvm_enable_cap *cap)
+{
+    uint64_t allowed = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE;
+
+    if (cap->args[0] & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) {
+        allowed |= KVM_DIRTY_LOG_INITIALLY_SET;
+    }
+    if (cap->flags || (cap->args[0] & ~allowed)) {
+        return ks_violation("R-40", "KVM_ENABLE_CAP", EINVAL, 0,
+                            "KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 flags 0x%x "
+                            "args[0] 0x%llx, valid 0x%llx", cap->flags,
+                            (unsigned long long)cap->args[0],
+                            (unsigned long long)allowed);
+    }
+    vm->dirty_log_manual = cap->args[0];
     return 0;
 }
 
@@ -344,4 +472,59 @@ GString *ks_attrs_json(KsVm *vm, uint64_t gpa, uint64_t size)
     g_string_append_c(p, ']');
     g_string_free(sh, TRUE);
     return p;
+}
+
+typedef struct KsSlotRef {
+    unsigned id;
+    KsSlot *s;
+} KsSlotRef;
+
+static gint ks_slot_cmp(gconstpointer a, gconstpointer b)
+{
+    const KsSlotRef *x = a, *y = b;
+
+    return x->s->gpa < y->s->gpa ? -1 : x->s->gpa > y->s->gpa;
+}
+
+/*
+ * The memory slots in GPA order: [[slot, gpa, size, flags, guest_memfd,
+ * guest_memfd_offset],...] (guest_memfd -1 for slots without one).
+ */
+GString *ks_memslots_json(KsVm *vm)
+{
+    GArray *refs = g_array_new(FALSE, FALSE, sizeof(KsSlotRef));
+    GString *s = g_string_new("[");
+    GHashTableIter it;
+    gpointer k, val;
+    guint i;
+
+    g_hash_table_iter_init(&it, vm->slots);
+    while (g_hash_table_iter_next(&it, &k, &val)) {
+        KsSlotRef r = { GPOINTER_TO_UINT(k), val };
+
+        g_array_append_val(refs, r);
+    }
+    g_array_sort(refs, ks_slot_cmp);
+    for (i = 0; i < refs->len; i++) {
+        KsSlotRef *r = &g_array_index(refs, KsSlotRef, i);
+
+        g_string_append_printf(s, "%s[%u,%" G_GUINT64_FORMAT ",%"
+                               G_GUINT64_FORMAT ",%u,%d,%" G_GUINT64_FORMAT
+                               "]", i ? "," : "", r->id, r->s->gpa,
+                               r->s->size, r->s->flags, r->s->gmem_fd,
+                               r->s->gmem_offset);
+    }
+    g_string_append_c(s, ']');
+    g_array_free(refs, TRUE);
+    return s;
+}
+
+/* Log the memory slots and the private ranges: {"memory":WHEN,...} */
+void ks_log_memory(KsVm *vm, const char *when)
+{
+    g_autoptr(GString) slots = ks_memslots_json(vm);
+    g_autoptr(GString) attrs = ks_attrs_json(vm, 0, 1ULL << 52);
+
+    ks_log_json("{\"memory\":\"%s\",\"memslots\":%s,\"private\":%s}", when,
+                slots->str, attrs->str);
 }

@@ -22,11 +22,11 @@
 #define KS_SEV_CERT_LEN         2084
 #define KS_ID_BLOCK_SIZE        96
 #define KS_ID_AUTH_SIZE         4096
-#define KS_CPUID_PAGE_MAX       64
 
 typedef struct KsInjected {
     int fw_error;
     int err;
+    unsigned count;     /* commands still to fail */
 } KsInjected;
 
 static GHashTable *ks_injected;     /* command name -> KsInjected */
@@ -64,7 +64,8 @@ static const char *ks_platform_cmd_name(uint32_t cmd)
     }
 }
 
-int ks_inject_failure(const char *name, int fw_error, int err)
+int ks_inject_failure(const char *name, int fw_error, int err,
+                      unsigned count)
 {
     KsInjected *i = g_new(KsInjected, 1);
 
@@ -74,11 +75,12 @@ int ks_inject_failure(const char *name, int fw_error, int err)
     }
     i->fw_error = fw_error;
     i->err = err ? err : EIO;
+    i->count = count ? count : 1;
     g_hash_table_replace(ks_injected, g_strdup(name), i);
     return 0;
 }
 
-/* a failure queued with "fail NAME FW_ERROR [ERRNO]" (one shot) */
+/* a failure queued with "fail NAME FW_ERROR [ERRNO [COUNT]]" */
 static bool ks_take_injected(const char *name, uint32_t *error, long *r)
 {
     KsInjected *i = ks_injected ? g_hash_table_lookup(ks_injected, name) :
@@ -90,7 +92,9 @@ static bool ks_take_injected(const char *name, uint32_t *error, long *r)
     *error = i->fw_error;
     *r = ks_violation("R-30", name, i->err, i->fw_error,
                       "failure injected through the control socket");
-    g_hash_table_remove(ks_injected, name);
+    if (!--i->count) {
+        g_hash_table_remove(ks_injected, name);
+    }
     return true;
 }
 
@@ -313,6 +317,7 @@ static long ks_snp_launch_start(KsVm *vm, struct kvm_sev_cmd *c,
                                 const char *call)
 {
     struct kvm_sev_snp_launch_start *p = (void *)(uintptr_t)c->data;
+    char gosvw[sizeof(p->gosvw) * 2 + 1];
 
     if (vm->type != KVM_X86_SNP_VM || !vm->sev_active) {
         return ks_violation("R-10", call, ENOTTY, 0,
@@ -351,8 +356,9 @@ static long ks_snp_launch_start(KsVm *vm, struct kvm_sev_cmd *c,
     vm->snp_policy = p->policy;
     ks_measure_init(vm->digest);
     vm->n_measured = 0;
-    ks_log_json("{\"call\":\"%s\",\"policy\":%llu,\"result\":0}", call,
-                (unsigned long long)p->policy);
+    ks_hex(p->gosvw, sizeof(p->gosvw), gosvw);
+    ks_log_json("{\"call\":\"%s\",\"policy\":%llu,\"gosvw\":\"%s\","
+                "\"result\":0}", call, (unsigned long long)p->policy, gosvw);
     return 0;
 }
 
@@ -360,8 +366,9 @@ static long ks_snp_launch_start(KsVm *vm, struct kvm_sev_cmd *c,
  * CPUID page check (SNP firmware ABI, "CPUID reporting"): the simulator
  * rejects an entry whose feature bits (leaves 0x1 ECX/EDX, 0x7.0
  * EBX/ECX/EDX, 0x80000001 ECX/EDX, 0x8000001F EAX) are not a subset of
- * what KVM_GET_SUPPORTED_CPUID reports, and a count above 64.  The
- * corrected page (bits cleared) is what the firmware leaves behind.
+ * what KVM_GET_SUPPORTED_CPUID reports, a count above 64, and what
+ * ks_cpuid_fw_check() finds in the XSAVE leaves and reserved fields.
+ * The corrected page is what the firmware leaves behind.
  */
 static bool ks_cpuid_page_ok(uint8_t *page)
 {
@@ -382,6 +389,9 @@ static bool ks_cpuid_page_ok(uint8_t *page)
     reject = getenv("KVMSIM_CPUID_REJECT");
     if (reject && sscanf(reject, "%x:%u:%x", &rfn, &rreg, &rmask) != 3) {
         rmask = 0;
+    }
+    if (!ks_cpuid_fw_check(page)) {
+        ok = false;
     }
     for (i = 0; i < *count; i++) {
         uint32_t *e = (uint32_t *)(page + 16 + i * 48);
@@ -429,6 +439,38 @@ static bool ks_cpuid_page_ok(uint8_t *page)
     return ok;
 }
 
+/*
+ * Log the CPUID page QEMU gave, entry by entry, before the check:
+ * {"cpuid_page":GFN,"count":N,"entries":[[function, index, xcr0_in,
+ * xss_in, eax, ebx, ecx, edx],...]} (SNP firmware ABI CPUID page layout:
+ * count u32 at 0, entries of 48 bytes from offset 16).
+ */
+static void ks_log_cpuid_page(uint64_t gfn, const uint8_t *page)
+{
+    uint32_t count, i;
+    GString *s = g_string_new("");
+
+    memcpy(&count, page, sizeof(count));
+    for (i = 0; i < MIN(count, KS_CPUID_PAGE_MAX); i++) {
+        const uint8_t *e = page + 16 + i * 48;
+        uint32_t fn, idx, out[4];
+        uint64_t xcr0, xss;
+
+        memcpy(&fn, e, 4);
+        memcpy(&idx, e + 4, 4);
+        memcpy(&xcr0, e + 8, 8);
+        memcpy(&xss, e + 16, 8);
+        memcpy(out, e + 24, 16);
+        g_string_append_printf(s, "%s[%u,%u,%" G_GUINT64_FORMAT ",%"
+                               G_GUINT64_FORMAT ",%u,%u,%u,%u]", i ? "," : "",
+                               fn, idx, xcr0, xss, out[0], out[1], out[2],
+                               out[3]);
+    }
+    ks_log_json("{\"cpuid_page\":%" G_GUINT64_FORMAT ",\"count\":%u,"
+                "\"entries\":[%s]}", gfn, count, s->str);
+    g_string_free(s, TRUE);
+}
+
 /* sev.c: snp_launch_update(), sev_gmem_post_populate(); kvm_gmem_populate() */
 static long ks_snp_launch_update(KsVm *vm, struct kvm_sev_cmd *c,
                                  const char *call)
@@ -439,6 +481,7 @@ static long ks_snp_launch_update(KsVm *vm, struct kvm_sev_cmd *c,
     KsFd *f;
     uint64_t npages, i;
     long r = 0;
+    g_autoptr(GChecksum) contents = g_checksum_new(G_CHECKSUM_SHA384);
 
     if (vm->type != KVM_X86_SNP_VM || !vm->snp_context) {
         return ks_violation("R-13", call, EINVAL, 0,
@@ -507,6 +550,9 @@ static long ks_snp_launch_update(KsVm *vm, struct kvm_sev_cmd *c,
         } else {
             memcpy(page, src, sizeof(page));
         }
+        if (p->type == KVM_SEV_SNP_PAGE_TYPE_CPUID) {
+            ks_log_cpuid_page(gfn, page);
+        }
         if (p->type == KVM_SEV_SNP_PAGE_TYPE_CPUID &&
             !ks_cpuid_page_ok(page)) {
             /* sev_gmem_post_populate(): corrected page back to userspace */
@@ -518,6 +564,12 @@ static long ks_snp_launch_update(KsVm *vm, struct kvm_sev_cmd *c,
                              "written back", (unsigned long long)gfn);
             break;
         }
+        if (p->type == KVM_SEV_SNP_PAGE_TYPE_CPUID) {
+            /* the page the guest will read: its rules (G-xx) */
+            g_free(vm->cpuid_page);
+            vm->cpuid_page = g_memdup2(page, sizeof(page));
+            ks_cpuid_guest_rules(page, call);
+        }
         /* copy into the guest_memfd as the kernel does */
         if (pwrite(g->fd, page, sizeof(page), index * KS_PAGE_SIZE) < 0) {
             r = -errno;
@@ -527,11 +579,16 @@ static long ks_snp_launch_update(KsVm *vm, struct kvm_sev_cmd *c,
                         p->type == KVM_SEV_SNP_PAGE_TYPE_NORMAL ? page : NULL);
         vm->n_measured++;
         g_hash_table_add(g->prepared, g_memdup2(&index, sizeof(index)));
+        g_checksum_update(contents, page, sizeof(page));
     }
+    /* contents: SHA-384 of the pages done as given (none for ZERO) */
     ks_log_json("{\"call\":\"%s\",\"gfn\":%llu,\"len\":%llu,\"type\":%u,"
-                "\"pages_done\":%llu,\"result\":%ld,\"fw_error\":%u}", call,
+                "\"pages_done\":%llu,\"result\":%ld,\"fw_error\":%u,"
+                "\"contents\":\"%s\"}", call,
                 (unsigned long long)p->gfn_start, (unsigned long long)p->len,
-                p->type, (unsigned long long)i, (r && !i) ? r : 0, c->error);
+                p->type, (unsigned long long)i, (r && !i) ? r : 0, c->error,
+                i && p->type != KVM_SEV_SNP_PAGE_TYPE_ZERO ?
+                g_checksum_get_string(contents) : "");
     if (r && i == 0) {
         return r;
     }
@@ -544,12 +601,38 @@ static long ks_snp_launch_update(KsVm *vm, struct kvm_sev_cmd *c,
     return 0;
 }
 
+/*
+ * Log a VMSA as built: {"vmsa":N,"vcpu_id":ID,"sha384":"..","words":
+ * [[offset, value],...]}, the non-zero 64-bit words of the page.
+ */
+static void ks_log_vmsa(unsigned n, KsVcpu *v, const uint8_t *page)
+{
+    GString *s = g_string_new("");
+    g_autoptr(GChecksum) h = g_checksum_new(G_CHECKSUM_SHA384);
+    unsigned off;
+
+    for (off = 0; off < KS_PAGE_SIZE; off += 8) {
+        uint64_t w;
+
+        memcpy(&w, page + off, 8);
+        if (w) {
+            g_string_append_printf(s, "%s[%u,%" G_GUINT64_FORMAT "]",
+                                   s->len ? "," : "", off, w);
+        }
+    }
+    g_checksum_update(h, page, KS_PAGE_SIZE);
+    ks_log_json("{\"vmsa\":%u,\"vcpu_id\":%lu,\"sha384\":\"%s\","
+                "\"words\":[%s]}", n, v->id, g_checksum_get_string(h), s->str);
+    g_string_free(s, TRUE);
+}
+
 /* sev.c: snp_launch_finish(), snp_launch_update_vmsa(), sev_es_sync_vmsa() */
-static long ks_snp_launch_finish(KsVm *vm, struct kvm_sev_cmd *c,
-                                 const char *call)
+static long ks_snp_launch_finish_do(KsVm *vm, struct kvm_sev_cmd *c,
+                                    const char *call)
 {
     struct kvm_sev_snp_launch_finish *p = (void *)(uintptr_t)c->data;
     char hex[KS_SHA384_LEN * 2 + 1];
+    char host_data[sizeof(p->host_data) * 2 + 1];
     long r;
     guint i;
 
@@ -584,6 +667,7 @@ static long ks_snp_launch_finish(KsVm *vm, struct kvm_sev_cmd *c,
             return r;
         }
         ks_build_vmsa(vm, v, page);
+        ks_log_vmsa(i, v, page);
         ks_measure_page(vm->digest, KS_SNP_PAGE_TYPE_VMSA,
                         KS_INITIAL_VMSA_GPA, page);
         vm->n_measured++;
@@ -622,10 +706,34 @@ static long ks_snp_launch_finish(KsVm *vm, struct kvm_sev_cmd *c,
     }
     vm->snp_finished = true;
     ks_hex(vm->digest, KS_SHA384_LEN, hex);
+    ks_hex(p->host_data, sizeof(p->host_data), host_data);
     ks_log_json("{\"call\":\"%s\",\"vcpus\":%u,\"id_block_en\":%u,"
-                "\"digest\":\"%s\",\"result\":0}", call, vm->vcpus->len,
-                p->id_block_en, hex);
+                "\"auth_key_en\":%u,\"vcek_disabled\":%u,"
+                "\"host_data\":\"%s\",\"digest\":\"%s\",\"result\":0}",
+                call, vm->vcpus->len, p->id_block_en, p->auth_key_en,
+                p->vcek_disabled, host_data, hex);
+    ks_log_memory(vm, "at_finish");
     return 0;
+}
+
+/* Record when SNP_LAUNCH_FINISH was issued and how it ended. */
+static long ks_snp_launch_finish(KsVm *vm, struct kvm_sev_cmd *c,
+                                 const char *call)
+{
+    long r = ks_snp_launch_finish_do(vm, c, call);
+    char hex[KS_SHA384_LEN * 2 + 1];
+
+    /* the digest so far, also when the command failed (e.g. R-22) */
+    ks_hex(vm->digest, KS_SHA384_LEN, hex);
+    ks_log_json("{\"finish_result\":%ld,\"fw_error\":%u,\"pages\":%"
+                G_GUINT64_FORMAT ",\"digest\":\"%s\"}", r, c->error,
+                vm->n_measured, hex);
+    vm->finish_issued = true;
+    vm->finish_result = r;
+    vm->finish_fw_error = c->error;
+    vm->finish_ns = ks_now_ns();
+    pthread_cond_broadcast(&ks_cond);
+    return r;
 }
 
 /* sev.c: sev_mem_enc_ioctl() */
@@ -713,6 +821,8 @@ long ks_enable_cap_vm(KsVm *vm, struct kvm_enable_cap *cap)
     case KVM_CAP_SPLIT_IRQCHIP:
     case KVM_CAP_X2APIC_API:
         return 0;
+    case KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2:
+        return ks_enable_manual_dirty_log(vm, cap);
     default:
         ks_unknown_ioctl("KVM_ENABLE_CAP cap", cap->cap);
         return -EINVAL;

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include "kvm-sim.h"
 
@@ -25,20 +26,30 @@
 #define SIG_IDX KVM_CPUID_FLAG_SIGNIFCANT_INDEX
 
 /*
- * An AMD EPYC (family 19h, Milan)-like set.  Leaf 0x8000001F reports
- * SEV, SEV-ES and SEV-SNP, C-bit position 51 and one reduced physical
- * address bit (see the README: real KVM reports 0 reduced bits here).
+ * An AMD EPYC (family 19h, Milan)-like set, as KVM 6.12's
+ * KVM_GET_SUPPORTED_CPUID (cpuid.c __do_cpuid_func()) reports it on such
+ * a host (rule R-43):
+ * - 0xd.0: the XCR0 KVM permits (x87, SSE, AVX here), EBX = ECX = their
+ *   standard-format size; 0xd.1: XSAVEOPT, XSAVEC, XGETBV1, XSAVES, EBX
+ *   their compacted size (no supervisor state: SVM's supported_xss is 0);
+ *   0xd.2: AVX, 256 bytes at 0x240.
+ * - 0x80000008 EAX: PhysAddrSize is the raw MAXPHYADDR (48) since SEV
+ *   needs NPT (tdp_enabled), virtual 48, GuestPhysAddrSize 48.
+ * - 0x8000001F: SEV, SEV-ES and SEV-SNP (sev_set_cpu_caps()), C-bit 51;
+ *   EBX[11:6], "PA bits reduction", is 0 and EBX[31:12] (VMPLs) cleared.
  */
 static const struct kvm_cpuid_entry2 ks_cpuid[] = {
     { .function = 0x0, .eax = 0x10, .ebx = 0x68747541, .ecx = 0x444d4163,
       .edx = 0x69746e65 },
     { .function = 0x1, .eax = 0x00a00f11, .ebx = 0x00000800,
       .ecx = 0xf7fa3203, .edx = 0x178bfbff },
+    /* EDX: FSRM (bit 4), which Milan has and kvm_set_cpu_caps() passes */
     { .function = 0x7, .index = 0, .flags = SIG_IDX, .eax = 0,
-      .ebx = 0x219c07a9, .ecx = 0x00000004 },
+      .ebx = 0x219c07a9, .ecx = 0x00000004, .edx = 0x00000010 },
     { .function = 0xd, .index = 0, .flags = SIG_IDX, .eax = 0x7,
       .ebx = 0x340, .ecx = 0x340 },
-    { .function = 0xd, .index = 1, .flags = SIG_IDX, .eax = 0x1 },
+    { .function = 0xd, .index = 1, .flags = SIG_IDX, .eax = 0xf,
+      .ebx = 0x340 },
     { .function = 0xd, .index = 2, .flags = SIG_IDX, .eax = 0x100,
       .ebx = 0x240 },
     { .function = 0x40000000, .eax = 0x40000001, .ebx = 0x4b4d564b,
@@ -49,9 +60,9 @@ static const struct kvm_cpuid_entry2 ks_cpuid[] = {
     { .function = 0x80000001, .eax = 0x00a00f11, .ecx = 0x00c003fb,
       .edx = 0x2fd3fbff },
     { .function = 0x80000007, .edx = 0x100 },
-    { .function = 0x80000008, .eax = 0x3030, .ebx = 0x0 },
-    { .function = 0x8000001f, .eax = 0x1a, .ebx = 51 | (1 << 6),
-      .ecx = 509, .edx = 100 },
+    { .function = 0x80000008, .eax = 0x303030, .ebx = 0x0 },
+    { .function = 0x8000001f, .eax = 0x1a, .ebx = 51, .ecx = 509,
+      .edx = 100 },
 };
 
 const struct kvm_cpuid_entry2 *ks_supported_cpuid(int *n)
@@ -135,7 +146,11 @@ int ks_check_extension(KsVm *vm, long cap)
     case KVM_CAP_SYS_ATTRIBUTES:
     case KVM_CAP_SPLIT_IRQCHIP:
     case KVM_CAP_TSC_CONTROL:
+    case KVM_CAP_X86_ROBUST_SINGLESTEP:
+    case KVM_CAP_BINARY_STATS_FD:
         return 1;
+    case KVM_CAP_MCE:
+        return KS_MAX_MCE_BANKS;
     case KVM_CAP_IMMEDIATE_EXIT:
         return ks_immediate_exit;
     case KVM_CAP_IRQ_ROUTING:
@@ -161,9 +176,40 @@ int ks_check_extension(KsVm *vm, long cap)
         return !vm || ks_vm_has_private_mem(vm);
     case KVM_CAP_EXIT_HYPERCALL:
         return 1 << KVM_HC_MAP_GPA_RANGE;
+    case KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2:
+        /* arch/x86/include/asm/kvm_host.h: KVM_DIRTY_LOG_MANUAL_CAPS */
+        return KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE |
+               KVM_DIRTY_LOG_INITIALLY_SET;
     default:
         return 0;
     }
+}
+
+/* ------------------------------------------------------------ MCE */
+
+/*
+ * x86.c kvm_vcpu_ioctl_x86_setup_mce(): 1 to KVM_MAX_MCE_BANKS banks in
+ * bits 7:0, no capability bit outside kvm_caps.supported_mce_cap (bits
+ * 7:0 and 23:16 are not capability bits).
+ */
+static long ks_setup_mce(KsVcpu *v, uint64_t mcg_cap)
+{
+    unsigned banks = mcg_cap & 0xff;
+
+    if (!banks || banks > KS_MAX_MCE_BANKS) {
+        return ks_violation("R-33", "KVM_X86_SETUP_MCE", EINVAL, 0,
+                            "vCPU %lu: mcg_cap 0x%" G_GINT64_MODIFIER "x has "
+                            "%u banks, 1 to %u allowed", v->id, mcg_cap,
+                            banks, KS_MAX_MCE_BANKS);
+    }
+    if (mcg_cap & ~(KS_SUPPORTED_MCE_CAP | 0xffULL | 0xff0000ULL)) {
+        return ks_violation("R-33", "KVM_X86_SETUP_MCE", EINVAL, 0,
+                            "vCPU %lu: mcg_cap 0x%" G_GINT64_MODIFIER "x, "
+                            "supported 0x%llx", v->id, mcg_cap,
+                            KS_SUPPORTED_MCE_CAP);
+    }
+    v->mcg_cap = mcg_cap;
+    return 0;
 }
 
 /* ------------------------------------------------------------ system */
@@ -189,6 +235,13 @@ long ks_system_ioctl(unsigned long req, void *arg)
     case KVM_GET_MSR_FEATURE_INDEX_LIST: {
         struct kvm_msr_list *l = arg;
         l->nmsrs = 0;
+        return 0;
+    }
+    case KVM_X86_GET_MCE_CAP_SUPPORTED: {
+        /* x86.c kvm_arch_dev_ioctl(): kvm_caps.supported_mce_cap (SVM) */
+        uint64_t cap = KS_SUPPORTED_MCE_CAP;
+
+        memcpy(arg, &cap, sizeof(cap));
         return 0;
     }
     case KVM_HAS_DEVICE_ATTR:
@@ -279,16 +332,10 @@ long ks_vm_x86_ioctl(KsVm *vm, unsigned long req, void *arg, bool *handled)
     }
     case KVM_GET_TSC_KHZ:
         return 2000000;
-    case KVM_GET_DIRTY_LOG: {
-        struct kvm_dirty_log *d = arg;
-        KsSlot *s = g_hash_table_lookup(vm->slots,
-                                        GUINT_TO_POINTER(d->slot));
-        if (!s || !s->used) {
-            return -ENOENT;
-        }
-        memset(d->dirty_bitmap, 0,
-               ((s->size / KS_PAGE_SIZE + 63) / 64) * 8);
-        return 0;
+    case KVM_GET_STATS_FD: {
+        g_autofree char *id = g_strdup_printf("kvm-%d", getpid());
+
+        return ks_stats_fd_new("kvm-sim-vm-stats", id);
     }
     default:
         *handled = false;
@@ -328,6 +375,7 @@ static void ks_vcpu_reset_state(KsVcpu *v)
     xs = (uint32_t *)v->xsave.region;
     xs[0] = 0x37f;
     xs[6] = 0x1f80;
+    ks_fpstate_init(&v->fps);
     v->xcrs.nr_xcrs = 1;
     v->xcrs.xcrs[0].xcr = 0;
     v->xcrs.xcrs[0].value = 1;
@@ -359,6 +407,7 @@ KsVcpu *ks_vcpu_create(KsVm *vm, unsigned long id)
         return NULL;
     }
     v->tsc_khz = 2000000;
+    v->mcg_cap = KS_MAX_MCE_BANKS;      /* kvm_arch_vcpu_create() */
     ks_vcpu_reset_state(v);
     g_ptr_array_add(vm->vcpus, v);
     ks_log_json("{\"call\":\"KVM_CREATE_VCPU\",\"id\":%lu,\"result\":%d}",
@@ -428,19 +477,20 @@ long ks_vcpu_ioctl(KsVcpu *v, unsigned long req, void *arg)
     case KVM_SET_FPU:
         r = ks_state_copy(v, "KVM_SET_FPU", &v->fpu, arg, sizeof(v->fpu));
         if (!r) {
-            v->xsave_set = false;
+            ks_set_fpu(v, &v->fpu);
         }
         return r;
     case KVM_GET_XSAVE:
         return ks_state_copy(v, "KVM_GET_XSAVE", arg, &v->xsave,
                              sizeof(v->xsave));
-    case KVM_SET_XSAVE:
-        r = ks_state_copy(v, "KVM_SET_XSAVE", &v->xsave, arg,
-                          sizeof(v->xsave));
-        if (!r) {
-            v->xsave_set = true;
+    case KVM_SET_XSAVE: {
+        int locked;
+
+        if (ks_state_locked(v, "KVM_SET_XSAVE", &locked)) {
+            return locked;
         }
-        return r;
+        return ks_set_xsave(v, arg);
+    }
     case KVM_GET_LAPIC:
         memcpy(arg, &v->lapic, sizeof(v->lapic));
         return 0;
@@ -518,13 +568,20 @@ long ks_vcpu_ioctl(KsVcpu *v, unsigned long req, void *arg)
     case KVM_SET_TSC_KHZ:
         v->tsc_khz = (unsigned long)arg;
         return 0;
+    case KVM_X86_SETUP_MCE:
+        return ks_setup_mce(v, *(uint64_t *)arg);
+    case KVM_GET_STATS_FD: {
+        g_autofree char *id = g_strdup_printf("kvm-%d/vcpu-%lu", getpid(),
+                                              v->id);
+
+        return ks_stats_fd_new("kvm-sim-vcpu-stats", id);
+    }
     case KVM_NMI:
     case KVM_INTERRUPT:
     case KVM_SMI:
     case KVM_KVMCLOCK_CTRL:
     case KVM_TPR_ACCESS_REPORTING:
     case KVM_SET_VAPIC_ADDR:
-    case KVM_X86_SETUP_MCE:
     case KVM_ENABLE_CAP:
         return 0;
     default:
@@ -535,12 +592,21 @@ long ks_vcpu_ioctl(KsVcpu *v, unsigned long req, void *arg)
 
 /* ------------------------------------------------------------ exits */
 
+uint64_t ks_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
 void ks_queue_exit(KsVcpu *v, const KsExit *e)
 {
     uint64_t one = 1;
 
     g_queue_push_tail(v->exits, g_memdup2(e, sizeof(*e)));
-    v->queued++;
+    v->batch_start = v->queued;
+    v->queued += e->repeat ? e->repeat : 1;
     if (write(v->wake_fd, &one, sizeof(one)) < 0) {
         /* counter saturated: a wakeup is pending anyway */
     }
@@ -569,7 +635,9 @@ static long ks_deliver_exit(KsVcpu *v, KsExit *e)
         run->exit_reason = KVM_EXIT_MEMORY_FAULT;
         run->memory_fault.gpa = e->a[0];
         run->memory_fault.size = e->a[1];
-        run->memory_fault.flags = e->a[2] ? KVM_MEMORY_EXIT_FLAG_PRIVATE : 0;
+        /* a[3]: flags a later kernel may add, for tests of the VMM */
+        run->memory_fault.flags =
+            (e->a[2] ? KVM_MEMORY_EXIT_FLAG_PRIVATE : 0) | e->a[3];
         r = -EFAULT;
         break;
     case KS_EXIT_SYSTEM_EVENT:
@@ -584,6 +652,14 @@ static long ks_deliver_exit(KsVcpu *v, KsExit *e)
     case KS_EXIT_SHUTDOWN:
         run->exit_reason = KVM_EXIT_SHUTDOWN;
         break;
+    case KS_EXIT_INTERNAL_ERROR:
+        run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
+        memset(&run->internal, 0, sizeof(run->internal));
+        run->internal.suberror = e->a[0];
+        break;
+    }
+    if (v->delivered == v->batch_start) {
+        v->batch_first_ns = ks_now_ns();
     }
     v->delivered++;
     v->stop_seq_at_delivery = ks_vm ? ks_vm->stop_seq : 0;
@@ -610,12 +686,28 @@ long ks_vcpu_run(KsVcpu *v)
         if (v->last_hypercall) {
             v->hypercall_ret = run->hypercall.ret;
             v->have_hypercall_ret = true;
+            v->hypercall_rets++;
+            v->hypercall_nonzero += v->hypercall_ret != 0;
             ks_log_json("{\"hypercall_ret\":%" G_GUINT64_FORMAT
                         ",\"vcpu\":%lu}", v->hypercall_ret, v->id);
         }
         v->consumed = v->delivered;
         v->last_hypercall = false;
+        v->last_consumed_ns = ks_now_ns();
+        /* with immediate_exit set KVM_RUN returns at once: no resumption */
+        v->resumed = !run->immediate_exit;
+        /* waiters wait for the last exit queued: no wakeup per exit */
+        if (v->consumed == v->queued) {
             pthread_cond_broadcast(&ks_cond);
+        }
+    } else if (!v->resumed && !run->immediate_exit) {
+        /*
+         * QEMU re-entered with immediate_exit set after the last exit (an
+         * exit request was pending), went back to its main loop, and now
+         * runs the guest on: a waiter sees the resumption it waits for.
+         */
+        v->resumed = true;
+        pthread_cond_broadcast(&ks_cond);
     }
     run->apic_base = v->sregs.apic_base;
     run->cr8 = v->sregs.cr8;
@@ -630,11 +722,17 @@ long ks_vcpu_run(KsVcpu *v)
         int pr, perr;
 
         pthread_sigmask(SIG_SETMASK, &all, &old);
-        e = g_queue_pop_head(v->exits);
+        e = g_queue_peek_head(v->exits);
         if (e) {
             pthread_sigmask(SIG_SETMASK, &old, NULL);
             r = ks_deliver_exit(v, e);
-            g_free(e);
+            if (e->repeat > 1) {
+                /* the next of a batch: same exit, a[0] moved by stride */
+                e->repeat--;
+                e->a[0] += e->stride;
+            } else {
+                g_free(g_queue_pop_head(v->exits));
+            }
             return r;
         }
         if (run->immediate_exit) {

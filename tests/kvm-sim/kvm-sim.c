@@ -76,18 +76,19 @@ static void ks_late_init(void)
         ks_log_fd = real_open(s, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
                               0644);
     }
-    /* KVMSIM_FAIL=CMDNAME:FW_ERROR[:ERRNO],...: as "fail" requests */
+    /* KVMSIM_FAIL=CMDNAME:FW_ERROR[:ERRNO[:COUNT]],...: as "fail" requests */
     s = getenv("KVMSIM_FAIL");
     if (s && *s) {
         g_auto(GStrv) list = g_strsplit(s, ",", -1);
         int i;
 
         for (i = 0; list[i]; i++) {
-            g_auto(GStrv) f = g_strsplit(list[i], ":", 3);
+            g_auto(GStrv) f = g_strsplit(list[i], ":", 4);
 
             if (f[0] && f[1]) {
                 ks_inject_failure(f[0], (int)g_ascii_strtoll(f[1], NULL, 0),
-                                  f[2] ? atoi(f[2]) : EIO);
+                                  f[2] ? atoi(f[2]) : EIO,
+                                  f[2] && f[3] ? atoi(f[3]) : 1);
             }
         }
     }
@@ -116,30 +117,61 @@ void ks_log_json(const char *fmt, ...)
     }
 }
 
+/* stderr line, log line, list for "query violations" */
+static void ks_record(const char *rule, const char *call, int err,
+                      int fw_error, bool guest, const char *msg)
+{
+    g_autofree char *esc = g_strescape(msg, NULL);
+    char *json;
+
+    if (guest) {
+        fprintf(stderr, "kvm-sim: rule %s: %s: %s (guest rule: the call "
+                "succeeds)\n", rule, call, msg);
+    } else {
+        fprintf(stderr, "kvm-sim: rule %s: %s: %s (errno %d, fw_error %d)\n",
+                rule, call, msg, err, fw_error);
+    }
+    json = g_strdup_printf("{\"violation\":\"%s\",\"rule\":\"%s\","
+                           "\"call\":\"%s\",\"errno\":%d,\"fw_error\":%d%s}",
+                           esc, rule, call, err, fw_error,
+                           guest ? ",\"guest\":true" : "");
+    ks_log_json("%s", json);
+    g_ptr_array_add(ks_violations, json);
+}
+
 /*
- * Record a rule violation: stderr line, log line, list for "query
- * violations".  Returns -err so callers can "return ks_violation(...)".
+ * Record a rule violation.  Returns -err so callers can "return
+ * ks_violation(...)".
  */
 int ks_violation(const char *rule, const char *call, int err, int fw_error,
                  const char *fmt, ...)
 {
     va_list ap;
     g_autofree char *msg = NULL;
-    g_autofree char *esc = NULL;
-    char *json;
 
     va_start(ap, fmt);
     msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    esc = g_strescape(msg, NULL);
-    fprintf(stderr, "kvm-sim: rule %s: %s: %s (errno %d, fw_error %d)\n",
-            rule, call, msg, err, fw_error);
-    json = g_strdup_printf("{\"violation\":\"%s\",\"rule\":\"%s\","
-                           "\"call\":\"%s\",\"errno\":%d,\"fw_error\":%d}",
-                           esc, rule, call, err, fw_error);
-    ks_log_json("%s", json);
-    g_ptr_array_add(ks_violations, json);
+    ks_record(rule, call, err, fw_error, false, msg);
     return -err;
+}
+
+/*
+ * Record a guest-side rule (G-xx) broken by something the kernel and the
+ * firmware accept: the call succeeds; stderr, log and "query violations"
+ * say what the guest would do.  Returns 0.
+ */
+int ks_guest_violation(const char *rule, const char *call,
+                       const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *msg = NULL;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    ks_record(rule, call, 0, 0, true, msg);
+    return 0;
 }
 
 GString *ks_violations_json(void)
@@ -198,6 +230,39 @@ int ks_fd_new(KsFdKind kind, void *obj, const char *name, size_t size)
     f->kind = kind;
     f->obj = obj;
     g_hash_table_replace(ks_fds, GINT_TO_POINTER(fd), f);
+    return fd;
+}
+
+/*
+ * KVM_GET_STATS_FD (kvm_main.c kvm_vcpu_ioctl_get_stats_fd(),
+ * kvm_vm_ioctl_get_stats_fd(); layout: binary_stats.c kvm_stats_read()):
+ * a read-only descriptor holding the header, the id string and the
+ * descriptors.  The simulator keeps no statistics: num_desc is 0.
+ */
+int ks_stats_fd_new(const char *name, const char *id)
+{
+    struct kvm_stats_header h = {
+        .name_size = KS_STATS_NAME_SIZE,
+        .id_offset = sizeof(h),
+        .desc_offset = sizeof(h) + KS_STATS_NAME_SIZE,
+        .data_offset = sizeof(h) + KS_STATS_NAME_SIZE,
+    };
+    char idbuf[KS_STATS_NAME_SIZE] = { 0 };
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+    if (fd < 0) {
+        return -errno;
+    }
+    g_strlcpy(idbuf, id, sizeof(idbuf));
+    /* pwrite: the file offset stays 0 for read() */
+    if (pwrite(fd, &h, sizeof(h), 0) != sizeof(h) ||
+        pwrite(fd, idbuf, sizeof(idbuf), sizeof(h)) != sizeof(idbuf) ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK |
+              F_SEAL_SEAL) < 0) {
+        int e = errno;
+        real_close(fd);
+        return -e;
+    }
     return fd;
 }
 
@@ -307,6 +372,10 @@ static long ks_vm_ioctl(KsVm *vm, unsigned long req, void *arg)
         return ks_create_gmem(vm, arg);
     case KVM_SET_MEMORY_ATTRIBUTES:
         return ks_set_memory_attributes(vm, arg);
+    case KVM_GET_DIRTY_LOG:
+        return ks_get_dirty_log(vm, arg);
+    case KVM_CLEAR_DIRTY_LOG:
+        return ks_clear_dirty_log(vm, arg);
     case KVM_MEMORY_ENCRYPT_OP:
         return ks_memory_encrypt_op(vm, arg);
     case KVM_MEMORY_ENCRYPT_REG_REGION:

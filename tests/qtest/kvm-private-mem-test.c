@@ -215,6 +215,28 @@ static void test_hostile(void)
     kvmsim_vm_stop(&c);
 }
 
+/*
+ * A memory fault with a flag Linux 6.12 does not define (it knows only
+ * KVM_MEMORY_EXIT_FLAG_PRIVATE) is not converted: the VM stops, QEMU
+ * stays up
+ */
+static void test_unknown_fault_flags(void)
+{
+    Ctx c = { 0 };
+    g_autofree char *st = NULL;
+
+    if (!start(&c, NULL)) {
+        return;
+    }
+    run_exit(&c, "memory-fault 0x400000 0x1000 0 0x10");
+    assert_views(&c, INITIAL_QEMU, INITIAL_SIM);
+    g_assert_cmpuint(qemu_counter(&c, "x-private-conversions"), ==, 0);
+    g_assert_cmpuint(qemu_counter(&c, "x-private-refused"), ==, 1);
+    st = status(&c);
+    g_assert_cmpstr(st, ==, "internal-error");
+    kvmsim_vm_stop(&c);
+}
+
 /* Migration is blocked: private memory cannot be read by QEMU */
 static void test_migration_blocked(void)
 {
@@ -239,6 +261,8 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     qtest_add_func("/kvm-private-mem/convert", test_convert);
     qtest_add_func("/kvm-private-mem/hostile", test_hostile);
+    qtest_add_func("/kvm-private-mem/unknown-fault-flags",
+                   test_unknown_fault_flags);
     qtest_add_func("/kvm-private-mem/migration-blocked",
                    test_migration_blocked);
     return g_test_run();

@@ -67,7 +67,7 @@ static void test_kvm_sim_smp(const void *data)
     qtest_qmp_eventwait(qts, "RESET");
     g_free(r);
     r = kvmsim_request(ctl, "wait-exit-consumed %d", ncpus - 1);
-    g_assert_cmpstr(r, ==, "{\"ok\":true,\"reentered\":true}");
+    g_assert_nonnull(strstr(r, "{\"ok\":true,\"reentered\":true,"));
     assert_running(qts);
 
     kvmsim_vm_stop(&vm);
@@ -75,7 +75,8 @@ static void test_kvm_sim_smp(const void *data)
 
 /*
  * QEMU 7.2 checks cbitpos against the host's CPUID 0x8000001F, executed
- * natively (not through KVM): pass what this host reports.
+ * natively (not through KVM), or 0 where the CPU has no such leaf (as
+ * __get_cpuid() answers): pass what this host reports.
  */
 static void test_kvm_sim_sev_es(void)
 {

@@ -20,6 +20,7 @@
 #include "qapi/qmp/qjson.h"
 #include "qapi/qmp/qnum.h"
 #include "qemu/cutils.h"
+#include "../kvm-sim/kvm-sim-client.h"
 
 #define OBJ_PATH "/objects/snp0"
 
@@ -190,7 +191,7 @@ static const PropValue snp_defaults[] = {
     { "sev-device", T_STR, .str = "/dev/sev" },
     { "policy", T_UINT, 0x30000 },
     { "cbitpos", T_UINT, 0 },
-    { "reduced-phys-bits", T_UINT, 0 },
+    { "reduced-phys-bits", T_UINT, 1 },
     { "guest-visible-workarounds", T_STR, .str = "" },
     { "id-block", T_STR, .str = "" },
     { "id-auth", T_STR, .str = "" },
@@ -597,24 +598,21 @@ static void test_only_migratable(void)
 /* The Debian OVMF image for the launch, or NULL (the test skipped) */
 static char *ovmf_image(void)
 {
-    const char *dir = g_getenv("QSNP_FIRMWARE_DIR");
-    char *path = g_build_filename(dir ? dir : "", "OVMF-2022.11.fd", NULL);
+    char *path = kvmsim_ovmf_image("OVMF-2022.11.fd", true);
 
-    if (!dir || access(path, R_OK)) {
-        g_free(path);
-        path = g_strdup("/usr/share/ovmf/OVMF.fd");
-    }
-    if (access(path, R_OK)) {
+    if (!path) {
         g_test_skip("no OVMF image");
-        g_free(path);
-        return NULL;
     }
     return path;
 }
 
-/* Launch with @fw_args and @env set; QEMU must fail saying @expect... */
+/*
+ * Launch with @fw_args and @env set; QEMU must fail saying @expect...,
+ * and not @absent
+ */
 static void run_refused(const char *fw_args, const char *env,
-                        const char *expect1, const char *expect2)
+                        const char *expect1, const char *expect2,
+                        const char *absent)
 {
     g_autofree char *err = NULL;
     g_autofree char *extra = g_strdup_printf("-object sev-snp-guest,id=snp0"
@@ -638,6 +636,9 @@ static void run_refused(const char *fw_args, const char *env,
     if (expect2) {
         assert_contains(err, expect2);
     }
+    if (absent && strstr(err, absent)) {
+        g_error("unexpected \"%s\" in: %s", absent, err);
+    }
 }
 
 /*
@@ -649,10 +650,14 @@ typedef struct RefusalCase {
     const char *args;
     const char *env;
     const char *expect1, *expect2;
+    const char *absent;
 } RefusalCase;
 
 #define BIOS "-bios %1$s"
 #define FW_ERROR "firmware status 0x16 INVALID_PARAM"
+/* A policy Linux 6.12 refuses at SNP_LAUNCH_START with EINVAL: bit 20 */
+#define SINGLE_SOCKET "-object sev-snp-guest,id=ss0,policy=0x130000" \
+                      " -machine confidential-guest-support=ss0 "
 
 static const RefusalCase refusal_cases[] = {
     /* a firmware error at each command stops QEMU, naming both */
@@ -665,6 +670,27 @@ static const RefusalCase refusal_cases[] = {
     { "fail/launch-update", BIOS,
       "KVMSIM_FAIL=KVM_SEV_SNP_LAUNCH_UPDATE:0x16",
       "SNP_LAUNCH_UPDATE of firmware failed", FW_ERROR },
+    /* the message says the errno the ioctl returned, and no other */
+    { "fail/platform-status-errno", BIOS,
+      "KVMSIM_FAIL=SNP_PLATFORM_STATUS:0x16:19",
+      "SNP_PLATFORM_STATUS on /dev/sev failed: No such device (" FW_ERROR },
+    { "fail/launch-update-errno", BIOS,
+      "KVMSIM_FAIL=KVM_SEV_SNP_LAUNCH_UPDATE:0x16:12",
+      "SNP_LAUNCH_UPDATE of firmware failed: Cannot allocate memory ("
+      FW_ERROR },
+    /* KVM asks for SNP_LAUNCH_UPDATE again: up to 100 times in a row */
+    { "fail/launch-update-eagain", BIOS,
+      "KVMSIM_FAIL=KVM_SEV_SNP_LAUNCH_UPDATE:0:11:101",
+      "SNP_LAUNCH_UPDATE of firmware failed: Resource temporarily"
+      " unavailable", "it failed 101 times in a row" },
+    /* the policy hint comes with the EINVAL SNP_LAUNCH_START returned */
+    { "launch-start-hint", SINGLE_SOCKET BIOS, NULL,
+      "SNP_LAUNCH_START failed: Invalid argument",
+      "KVM cannot enforce policy bit 20 (SINGLE_SOCKET)" },
+    { "fail/launch-start-errno", SINGLE_SOCKET BIOS,
+      "KVMSIM_FAIL=KVM_SEV_SNP_LAUNCH_START:0x16:16",
+      "SNP_LAUNCH_START failed: Device or resource busy (" FW_ERROR, NULL,
+      "policy bit 20" },
     { "fail/launch-update-vmsa", BIOS,
       "KVMSIM_FAIL=KVM_SEV_SNP_LAUNCH_UPDATE_VMSA:0x16",
       "SNP_LAUNCH_FINISH failed", FW_ERROR },
@@ -705,7 +731,7 @@ static void test_refused(const void *opaque)
         return;
     }
     args = g_strdup_printf(rc->args, fw);
-    run_refused(args, rc->env, rc->expect1, rc->expect2);
+    run_refused(args, rc->env, rc->expect1, rc->expect2, rc->absent);
 }
 
 static void test_pflash_writable(void)
@@ -729,7 +755,7 @@ static void test_pflash_writable(void)
     args = g_strdup_printf("-blockdev driver=file,filename=%s,node-name=fw0"
                            " -machine pflash0=fw0", tmp);
     run_refused(args, NULL, "pflash0 must be read-only for an SEV-SNP guest",
-                "read-only=on");
+                "read-only=on", NULL);
     unlink(tmp);
 }
 

@@ -15,20 +15,30 @@
  * equal both.  The same with each AMD EPYC model added to QEMU 7.2's
  * (models[]) at 1, 4, 8 and 64 vCPUs, whose digests must also equal the
  * dry run's of an older model with the same CPUID signature (the VMSA's
- * RDX is the only part of the launch a model changes), and with a
- * libvirt-shaped command line.  (Refusals and injected failures are in
- * sev-snp-guest-test.c; the models' CPUID in epyc-models-test.c.)
+ * RDX is the only part of the launch a model changes) and differ from
+ * that of another stepping, and with a libvirt-shaped command line.
+ * (Refusals and injected failures are in sev-snp-guest-test.c; the
+ * models' CPUID in epyc-models-test.c.)
  */
 
 #include "qemu/osdep.h"
+#include <cpuid.h>
 #include "libqtest.h"
 #include "qapi/qmp/qdict.h"
+#include "qapi/error.h"
+#include "qapi/qmp/qjson.h"
 #include "qapi/qmp/qlist.h"
 #include "qemu/bswap.h"
 #include "qemu/uuid.h"
 #include "../kvm-sim/kvm-sim-client.h"
 
 static const char *const images[] = { "OVMF-2022.11.fd", "OVMF-2025.02.fd" };
+
+/*
+ * A CPU model with XSAVE and XSAVEC, without which the CPUID page cannot
+ * give a Linux guest its XSAVE leaves (the simulator's rule G-02)
+ */
+#define SNP_CPU "-cpu EPYC"
 
 /*
  * The EPYC models QEMU 7.2 did not have, each with a model of the same
@@ -49,18 +59,31 @@ static const struct {
 typedef struct LaunchCase {
     const char *image;
     int smp;
-    const char *cpu;            /* NULL: the machine's default */
+    const char *cpu;            /* NULL: SNP_CPU */
     const char *same_signature;
 } LaunchCase;
 
 /*
- * -cpu for @cpu.  check=off: the simulated host lacks many features of
- * the newer models, and QEMU would warn about each one for each vCPU;
- * what reaches KVM is epyc-models-test's concern.
+ * -cpu for @cpu, given after SNP_CPU, which it replaces (the last -cpu
+ * counts).  check=off: the simulated host lacks many features of the
+ * newer models, and QEMU would warn about each one for each vCPU; what
+ * reaches KVM is epyc-models-test's concern.
  */
 static char *cpu_arg(const char *cpu)
 {
     return cpu ? g_strdup_printf("-cpu %s,check=off", cpu) : g_strdup("");
+}
+
+/* The path of a Debian OVMF image, or NULL (the test skipped) */
+static char *firmware(const char *image)
+{
+    char *path = kvmsim_ovmf_image(image, false);
+
+    if (!path) {
+        g_test_skip("firmware image not fetched (scripts/qsnp test fetches"
+                    " it into $QSNP_FIRMWARE_DIR)");
+    }
+    return path;
 }
 
 /* query-sev-launch-measure, as hexadecimal */
@@ -117,15 +140,99 @@ static void check_log(QTestState *qts, const char *digest, int smp)
     qobject_unref(resp);
 }
 
-/* The simulator saw no broken rule and agrees on the digest */
-static void check_simulator(KvmSimVM *vm, const char *digest)
+/* One entry of the simulator's "query cpuid-page" reply, as a QDict */
+static QDict *sim_cpuid_entry(KvmSimVM *vm, int leaf, int subleaf)
+{
+    g_autofree char *r = kvmsim_request(vm->ctl, "query cpuid-page");
+    QDict *page = qobject_to(QDict, qobject_from_json(r, &error_abort));
+    QDict *found = NULL;
+    QListEntry *e;
+
+    QLIST_FOREACH_ENTRY(qdict_get_qlist(page, "entries"), e) {
+        QDict *d = qobject_to(QDict, qlist_entry_obj(e));
+
+        if (qdict_get_int(d, "leaf") == leaf &&
+            qdict_get_int(d, "subleaf") == subleaf && !found) {
+            found = qdict_clone_shallow(d);
+        }
+    }
+    qobject_unref(page);
+    g_assert_nonnull(found);
+    return found;
+}
+
+/*
+ * The CPUID page the simulator's firmware accepted has the XSAVE leaves
+ * as a guest reads them: 0xd.0 and 0xd.1 for the base size (XCR0_IN 1,
+ * XSS_IN 0, EBX 0x240), and the guest's CPUID 0xd.0 and 0xd.1, for the
+ * XCR0 the page reports, succeed with the sizes of those components
+ */
+static void check_cpuid_page(KvmSimVM *vm)
+{
+    QDict *d0 = sim_cpuid_entry(vm, 0xd, 0);
+    QDict *d1 = sim_cpuid_entry(vm, 0xd, 1);
+    QDict *g0, *g1;
+    g_autofree char *r0 = NULL;
+    g_autofree char *r1 = NULL;
+    uint64_t xcr0;
+
+    g_assert_cmpint(qdict_get_int(d0, "xcr0_in"), ==, 1);
+    g_assert_cmpint(qdict_get_int(d0, "xss_in"), ==, 0);
+    g_assert_cmphex(qdict_get_int(d0, "ebx"), ==, 0x240);
+    g_assert_cmpint(qdict_get_int(d1, "xcr0_in"), ==, 1);
+    g_assert_cmpint(qdict_get_int(d1, "xss_in"), ==, 0);
+    g_assert_cmphex(qdict_get_int(d1, "ebx"), ==, 0x240);
+    xcr0 = qdict_get_int(d0, "eax") | (uint64_t)qdict_get_int(d0, "edx") << 32;
+    g_assert_cmphex(xcr0 & 0x7, ==, 0x7);       /* x87, SSE, AVX */
+
+    r0 = kvmsim_request(vm->ctl, "query cpuid-guest 0xd 0 0x%" PRIx64, xcr0);
+    r1 = kvmsim_request(vm->ctl, "query cpuid-guest 0xd 1 0x%" PRIx64, xcr0);
+    g0 = qobject_to(QDict, qobject_from_json(r0, &error_abort));
+    g1 = qobject_to(QDict, qobject_from_json(r1, &error_abort));
+    g_assert_true(qdict_get_bool(g0, "found"));
+    g_assert_false(qdict_get_bool(g0, "fails"));
+    g_assert_true(qdict_get_bool(g1, "found"));
+    g_assert_false(qdict_get_bool(g1, "fails"));
+    /* the standard size for XCR0 is what 0xd.0 ECX reports for all */
+    g_assert_cmphex(qdict_get_int(g0, "ebx"), ==, qdict_get_int(d0, "ecx"));
+    g_assert_cmphex(qdict_get_int(g1, "ebx"), >, 0x240);
+    qobject_unref(g0);
+    qobject_unref(g1);
+    qobject_unref(d0);
+    qobject_unref(d1);
+}
+
+/*
+ * The simulator saw no broken rule (the kernel's, the firmware's, and the
+ * guest's reading of the CPUID page; or only @injected failures, rule
+ * R-30), agrees on the digest, which covers the VMSAs with the SEV
+ * features KVM_SEV_INIT2 was given (QEMU gives none: the VM's are
+ * SNP_ACTIVE only, 0x1), and has the CPUID page the guest expects
+ */
+static void check_simulator_injected(KvmSimVM *vm, const char *digest,
+                                     int injected)
 {
     g_autofree char *v = kvmsim_request(vm->ctl, "query violations");
     g_autofree char *d = kvmsim_request(vm->ctl, "query digest");
+    g_autofree char *st = kvmsim_request(vm->ctl, "query state");
     g_autofree char *want = g_strdup_printf("\"digest\":\"%s\"", digest);
+    const char *p = v;
+    int n = 0;
 
-    g_assert_cmpstr(v, ==, "{\"ok\":true,\"violations\":[]}");
+    while ((p = strstr(p, "\"rule\":"))) {
+        g_assert_true(g_str_has_prefix(p, "\"rule\":\"R-30\""));
+        p++;
+        n++;
+    }
+    g_assert_cmpint(n, ==, injected);
     g_assert_nonnull(strstr(d, want));
+    g_assert_nonnull(strstr(st, "\"vmsa_features\":1,"));
+    check_cpuid_page(vm);
+}
+
+static void check_simulator(KvmSimVM *vm, const char *digest)
+{
+    check_simulator_injected(vm, digest, 0);
 }
 
 static void assert_running(QTestState *qts)
@@ -158,8 +265,8 @@ static char *dry_run_digest(const char *fw_args, int smp)
 {
     QTestState *qts = qtest_initf("-S -machine q35,confidential-guest-support="
                                   "snp0 -object sev-snp-guest,id=snp0,"
-                                  "dry-run=on -smp %d -m 512 %s", smp,
-                                  fw_args);
+                                  "dry-run=on " SNP_CPU " -smp %d -m 512 %s",
+                                  smp, fw_args);
     QDict *resp = qtest_qmp(qts, "{'execute': 'query-sev'}");
     char *digest;
 
@@ -177,7 +284,8 @@ static bool sim_start(KvmSimVM *vm, int smp, const char *args)
 {
     g_autofree char *full = g_strdup_printf("-accel kvm -machine q35,"
                                             "confidential-guest-support="
-                                            "snp0 -smp %d %s", smp, args);
+                                            "snp0 " SNP_CPU " -smp %d %s",
+                                            smp, args);
 
     return kvmsim_vm_start(vm, full);
 }
@@ -203,7 +311,7 @@ static char *sim_launch(const char *args, int smp)
 static void test_launch(const void *opaque)
 {
     const LaunchCase *lc = opaque;
-    g_autofree char *fw = kvmsim_firmware(lc->image);
+    g_autofree char *fw = firmware(lc->image);
     g_autofree char *cpu = cpu_arg(lc->cpu);
     g_autofree char *bios = NULL;
     g_autofree char *args = NULL;
@@ -229,9 +337,10 @@ static void test_launch(const void *opaque)
         g_assert_cmpstr(dry2, ==, digest);
     }
     if (lc->same_signature && lc->smp == 1) {
-        /* and the signature does change it: qemu64's is another */
-        g_autofree char *plain = g_strdup_printf("-bios %s", fw);
-        g_autofree char *dry3 = dry_run_digest(plain, lc->smp);
+        /* and the signature does change it: another stepping */
+        g_autofree char *args3 = g_strdup_printf("-bios %s %s,stepping=15",
+                                                 fw, cpu);
+        g_autofree char *dry3 = dry_run_digest(args3, lc->smp);
 
         g_assert_cmpstr(dry3, !=, digest);
     }
@@ -241,13 +350,13 @@ static void test_launch(const void *opaque)
  * The firmware as a read-only pflash0, as libvirt gives a stateless
  * <loader>: the same pages, so the same digest as with -bios.  And
  * libvirt's command line shape: JSON -object, memory-backend=pc.ram,
- * -sandbox, and -cpu with the model of the domain's <cpu> (@opaque,
- * or none).
+ * -sandbox, and -cpu with the model of the domain's <cpu> (@opaque, or
+ * SNP_CPU).
  */
 static void test_libvirt(const void *opaque)
 {
     const char *model = opaque;
-    g_autofree char *fw = kvmsim_firmware(images[0]);
+    g_autofree char *fw = firmware(images[0]);
     g_autofree char *cpu = model ? g_strdup_printf("-cpu %s", model) :
                                    g_strdup("");
     g_autofree char *bios = NULL;
@@ -288,7 +397,7 @@ static void test_libvirt(const void *opaque)
  */
 static void test_reset(void)
 {
-    g_autofree char *fw = kvmsim_firmware(images[0]);
+    g_autofree char *fw = firmware(images[0]);
     g_autofree char *args = NULL;
     g_autofree char *r = NULL;
     QDict *ev, *resp;
@@ -313,6 +422,202 @@ static void test_reset(void)
                                   "status"), ==, "shutdown");
     qobject_unref(resp);
     kvmsim_vm_stop(&vm);
+}
+
+/*
+ * SNP_LAUNCH_UPDATE that KVM asks to repeat (EAGAIN) or that a signal
+ * interrupted (EINTR) is repeated: the launch goes on, with the same
+ * digest as without.
+ */
+static void test_update_retried(void)
+{
+    static const char *const fail[] = {
+        "KVM_SEV_SNP_LAUNCH_UPDATE:0:11:3", "KVM_SEV_SNP_LAUNCH_UPDATE:0:4:100",
+    };
+    static const int count[] = { 3, 100 };
+    g_autofree char *fw = firmware(images[0]);
+    g_autofree char *args = NULL;
+    g_autofree char *plain = NULL;
+    size_t i;
+
+    if (!fw) {
+        return;
+    }
+    args = g_strdup_printf("-object sev-snp-guest,id=snp0 -m 512 -bios %s",
+                           fw);
+    plain = sim_launch(args, 1);
+    if (!plain) {
+        return;
+    }
+    for (i = 0; i < ARRAY_SIZE(fail); i++) {
+        g_autofree char *digest = NULL;
+        KvmSimVM vm;
+
+        g_setenv("KVMSIM_FAIL", fail[i], true);
+        g_assert_true(sim_start(&vm, 1, args));
+        g_unsetenv("KVMSIM_FAIL");
+        assert_running(vm.qts);
+        digest = launch_digest(vm.qts);
+        g_assert_cmpstr(digest, ==, plain);
+        check_simulator_injected(&vm, digest, count[i]);
+        kvmsim_vm_stop(&vm);
+    }
+}
+
+/* The entry of leaf @leaf (subleaf 0) in the CPUID page in guest RAM */
+static void cpuid_page_entry(QTestState *qts, uint32_t leaf, uint32_t *ebx)
+{
+    QDict *resp = qtest_qmp(qts, "{'execute': 'query-sev-snp-launch-log'}");
+    g_autofree uint8_t *page = g_malloc(4096);
+    uint64_t gpa = 0;
+    QListEntry *e;
+    uint32_t i, n;
+
+    QLIST_FOREACH_ENTRY(qdict_get_qlist(resp, "return"), e) {
+        QDict *d = qobject_to(QDict, qlist_entry_obj(e));
+
+        if (!strcmp(qdict_get_str(d, "page-type"), "cpuid")) {
+            gpa = qdict_get_int(d, "gpa");
+        }
+    }
+    qobject_unref(resp);
+    g_assert_cmphex(gpa, !=, 0);
+    /* QEMU's copy, as it handed it to SNP_LAUNCH_UPDATE */
+    qtest_memread(qts, gpa, page, 4096);
+    n = ldl_le_p(page);
+    g_assert_cmpuint(n, <=, 64);
+    for (i = 0; i < n; i++) {
+        const uint8_t *ent = page + 16 + 48 * i;
+
+        if (ldl_le_p(ent) == leaf && ldl_le_p(ent + 4) == 0) {
+            *ebx = ldl_le_p(ent + 28);
+            return;
+        }
+    }
+    g_error("no CPUID page entry for leaf 0x%x", leaf);
+}
+
+/*
+ * The host CPU's C-bit position, or 0 when its CPUID has no leaf
+ * 0x8000001F (above its highest leaf a CPU answers with other data)
+ */
+static uint32_t host_cbitpos(void)
+{
+    unsigned a = 0, b = 0, c = 0, d = 0;
+
+    __get_cpuid(0x8000001f, &a, &b, &c, &d);
+    return b & 0x3f;
+}
+
+/*
+ * CPUID 0x8000001F EBX of the guest: the C-bit position (the host CPU's
+ * unless cbitpos is given) and reduced-phys-bits (1 unless given), which
+ * is also what query-sev-capabilities reports
+ */
+static void test_cpuid_mem_encrypt(void)
+{
+    static const struct {
+        const char *props;
+        uint32_t reduced;
+    } cases[] = {
+        { "", 1 },
+        { ",reduced-phys-bits=5", 5 },
+    };
+    g_autofree char *fw = firmware(images[0]);
+    size_t i;
+
+    if (!fw) {
+        return;
+    }
+    for (i = 0; i < ARRAY_SIZE(cases); i++) {
+        g_autofree char *args = g_strdup_printf(
+            "-object sev-snp-guest,id=snp0%s -m 512 -bios %s",
+            cases[i].props, fw);
+        uint32_t ebx = 0;
+        QDict *resp;
+        KvmSimVM vm;
+
+        if (!sim_start(&vm, 1, args)) {
+            return;
+        }
+        cpuid_page_entry(vm.qts, 0x8000001f, &ebx);
+        g_assert_cmpuint((ebx >> 6) & 0x3f, ==, cases[i].reduced);
+        g_assert_cmpuint(ebx & 0x3f, ==, host_cbitpos());
+        resp = qtest_qmp(vm.qts, "{'execute': 'qom-get', 'arguments':"
+                         " {'path': '/objects/snp0',"
+                         " 'property': 'reduced-phys-bits'}}");
+        g_assert_cmpint(qdict_get_int(resp, "return"), ==, cases[i].reduced);
+        qobject_unref(resp);
+        if (!*cases[i].props) {
+            resp = qtest_qmp(vm.qts,
+                             "{'execute': 'query-sev-capabilities'}");
+            g_assert_cmpint(qdict_get_int(qdict_get_qdict(resp, "return"),
+                                          "reduced-phys-bits"), ==,
+                            cases[i].reduced);
+            qobject_unref(resp);
+        }
+        kvmsim_vm_stop(&vm);
+    }
+}
+
+/*
+ * Guest exits QEMU cannot handle stop the VM (internal-error): QEMU
+ * says why and, as the vCPUs' state is protected, does not read their
+ * registers for the dump.
+ */
+static void test_guest_errors(void)
+{
+    static const struct {
+        const char *exit;
+        const char *expect;
+    } cases[] = {
+        /* a memory fault with a flag Linux 6.12 does not define */
+        { "exit 0 memory-fault 0x200000 0x1000 1 0x10",
+          "KVM_EXIT_MEMORY_FAULT private access: at 0x200000+0x1000:"
+          " unknown flags 0x10" },
+        /* KVM_INTERNAL_ERROR_EMULATION */
+        { "exit 1 internal-error 1", "emulation failure" },
+    };
+    g_autofree char *fw = firmware(images[0]);
+    size_t i;
+
+    if (!fw) {
+        return;
+    }
+    for (i = 0; i < ARRAY_SIZE(cases); i++) {
+        g_autofree char *dir = g_dir_make_tmp("snp-guest-err-XXXXXX", NULL);
+        g_autofree char *log = g_build_filename(dir, "stderr", NULL);
+        g_autofree char *args = g_strdup_printf(
+            "-object sev-snp-guest,id=snp0 -m 512 -bios %s 2>%s", fw, log);
+        g_autofree char *r = NULL;
+        g_autofree char *v = NULL;
+        g_autofree char *err = NULL;
+        QDict *resp;
+        KvmSimVM vm;
+
+        if (!sim_start(&vm, 2, args)) {
+            return;
+        }
+        r = kvmsim_request(vm.ctl, "%s", cases[i].exit);
+        g_assert_cmpstr(r, ==, "{\"ok\":true}");
+        g_free(r);
+        r = kvmsim_request(vm.ctl, "wait-exit-consumed %c",
+                           cases[i].exit[5]);
+        g_assert_nonnull(strstr(r, "{\"ok\":true,\"reentered\":false,"));
+        resp = qtest_qmp(vm.qts, "{'execute': 'query-status'}");
+        g_assert_cmpstr(qdict_get_str(qdict_get_qdict(resp, "return"),
+                                      "status"), ==, "internal-error");
+        qobject_unref(resp);
+        v = kvmsim_request(vm.ctl, "query violations");
+        g_assert_cmpstr(v, ==, "{\"ok\":true,\"violations\":[]}");
+        kvmsim_vm_stop(&vm);
+        g_assert_true(g_file_get_contents(log, &err, NULL, NULL));
+        g_assert_nonnull(strstr(err, cases[i].expect));
+        g_assert_nonnull(strstr(err, "the register state is protected by"
+                                " the guest's memory encryption"));
+        unlink(log);
+        rmdir(dir);
+    }
 }
 
 /* ------------------------------------------------- kernel hashes */
@@ -496,7 +801,7 @@ static void test_kernel_hashes(void)
     /* the dry run measures the same */
     qts = qtest_initf("-S -machine q35,confidential-guest-support=snp0"
                       " -object sev-snp-guest,id=snp0,kernel-hashes=on,"
-                      "dry-run=on -m 512 -bios %s -kernel %s"
+                      "dry-run=on " SNP_CPU " -m 512 -bios %s -kernel %s"
                       " -append console=ttyS0", fw, kernel);
     plain = launch_digest(qts);
     g_assert_cmpstr(plain, ==, digest);
@@ -506,7 +811,7 @@ static void test_kernel_hashes(void)
     /* without -kernel: zero pages, another digest */
     qts = qtest_initf("-S -machine q35,confidential-guest-support=snp0"
                       " -object sev-snp-guest,id=snp0,kernel-hashes=on,"
-                      "dry-run=on -m 512 -bios %s", fw);
+                      "dry-run=on " SNP_CPU " -m 512 -bios %s", fw);
     e = hashes_entry(qts);
     g_assert_cmpstr(qdict_get_str(e, "page-type"), ==, "zero");
     g_assert_false(qdict_haskey(e, "contents"));
@@ -519,6 +824,71 @@ out:
     unlink(fw);
     unlink(kernel);
     rmdir(dir);
+}
+
+/* ------------------------------------------------- dirty rate */
+
+/* Wait until query-dirty-rate reports the measurement done */
+static void wait_dirty_rate(QTestState *qts, const char *mode)
+{
+    for (;;) {
+        QDict *resp = qtest_qmp(qts, "{'execute': 'query-dirty-rate'}");
+        QDict *ret = qdict_get_qdict(resp, "return");
+        bool done = !strcmp(qdict_get_str(ret, "status"), "measured");
+
+        if (done) {
+            g_assert_cmpstr(qdict_get_str(ret, "mode"), ==, mode);
+        }
+        qobject_unref(resp);
+        if (done) {
+            return;
+        }
+    }
+}
+
+/*
+ * calc-dirty-rate in every mode on an SNP guest: dirty-bitmap starts
+ * dirty logging on guest RAM, whose guest_memfd slots KVM can neither
+ * log nor change; QEMU must not re-issue them (which KVM refuses, and
+ * QEMU aborted on).  dirty-ring is not enabled and is refused.  QEMU
+ * stays up, the VM running, and the simulator saw no broken rule.
+ */
+static void test_dirty_rate(void)
+{
+    static const char *const modes[] = { "page-sampling", "dirty-bitmap" };
+    g_autofree char *fw = firmware(images[0]);
+    g_autofree char *args = NULL;
+    g_autofree char *v = NULL;
+    QDict *resp;
+    KvmSimVM vm;
+    size_t i;
+
+    if (!fw) {
+        return;
+    }
+    args = g_strdup_printf("-object sev-snp-guest,id=snp0 -m 512 -bios %s",
+                           fw);
+    if (!sim_start(&vm, 2, args)) {
+        return;
+    }
+    for (i = 0; i < ARRAY_SIZE(modes); i++) {
+        resp = qtest_qmp(vm.qts, "{'execute': 'calc-dirty-rate', 'arguments':"
+                         " {'calc-time': 1, 'mode': %s}}", modes[i]);
+        g_assert_true(qdict_haskey(resp, "return"));
+        qobject_unref(resp);
+        wait_dirty_rate(vm.qts, modes[i]);
+        assert_running(vm.qts);
+    }
+    resp = qtest_qmp(vm.qts, "{'execute': 'calc-dirty-rate', 'arguments':"
+                     " {'calc-time': 1, 'mode': 'dirty-ring'}}");
+    g_assert_cmpstr(qdict_get_str(qdict_get_qdict(resp, "error"), "desc"), ==,
+                    "mode dirty-ring is not enabled, use other method"
+                    " instead.");
+    qobject_unref(resp);
+    assert_running(vm.qts);
+    v = kvmsim_request(vm.ctl, "query violations");
+    g_assert_cmpstr(v, ==, "{\"ok\":true,\"violations\":[]}");
+    kvmsim_vm_stop(&vm);
 }
 
 int main(int argc, char **argv)
@@ -562,5 +932,10 @@ int main(int argc, char **argv)
     qtest_add_data_func("/sev-snp-launch/libvirt", NULL, test_libvirt);
     qtest_add_func("/sev-snp-launch/kernel-hashes", test_kernel_hashes);
     qtest_add_func("/sev-snp-launch/reset", test_reset);
+    qtest_add_func("/sev-snp-launch/dirty-rate", test_dirty_rate);
+    qtest_add_func("/sev-snp-launch/update-retried", test_update_retried);
+    qtest_add_func("/sev-snp-launch/cpuid-mem-encrypt",
+                   test_cpuid_mem_encrypt);
+    qtest_add_func("/sev-snp-launch/guest-errors", test_guest_errors);
     return g_test_run();
 }

@@ -87,7 +87,8 @@ static bool term_vm_start(TermVM *vm, const TermGuest *guest,
     }
     /*
      * QEMU 7.2 checks cbitpos against CPUID 0x8000001F of the host, which
-     * it executes natively: pass what this host reports.
+     * it executes natively, or 0 where the CPU has no such leaf (as
+     * __get_cpuid_count() answers): pass what this host reports.
      */
     __get_cpuid_count(0x8000001f, 0, &eax, &ebx, &ecx, &edx);
     cgs = g_strdup_printf(guest->args_fmt, ebx & 0x3f);

@@ -211,33 +211,132 @@ static void test_plan_debian(gconstpointer name)
     ovmf_info_clear(&info);
 }
 
+/*
+ * The entry a Linux 6.12 guest reads for CPUID @fn/@sub
+ * (arch/x86/coco/sev/shared.c, snp_cpuid_get_validated_func()): the first
+ * with that leaf and subleaf; for 0xd.0 and 0xd.1 only with XCR0_IN 1 or
+ * 3 and XSS_IN 0.  -1 if none.
+ */
+static int linux_entry(const SnpCpuidPage *page, uint32_t fn, uint32_t sub)
+{
+    uint32_t i;
+
+    for (i = 0; i < page->count; i++) {
+        const SnpCpuidEntry *e = &page->entries[i];
+
+        if (e->eax_in != fn || e->ecx_in != sub) {
+            continue;
+        }
+        if (fn == 0xd && sub <= 1 &&
+            ((e->xcr0_in != 1 && e->xcr0_in != 3) || e->xss_in)) {
+            continue;
+        }
+        return i;
+    }
+    return -1;
+}
+
+/* The entry OVMF reads (CcExitVcHandler.c GetCpuidFw()): the first one */
+static int ovmf_entry(const SnpCpuidPage *page, uint32_t fn, uint32_t sub)
+{
+    uint32_t i;
+
+    for (i = 0; i < page->count; i++) {
+        if (page->entries[i].eax_in == fn && page->entries[i].ecx_in == sub) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/*
+ * The XSAVE size the guest computes for @xcr0 (snp_cpuid_calc_xsave_size()):
+ * 0x240 and, from the 0xd.2-63 entries, the end of the furthest component
+ * (standard format) or the sum of their sizes (compacted); 0 if one has
+ * no entry
+ */
+static uint32_t guest_xsave_size(const SnpCpuidPage *page, uint64_t xcr0,
+                                 bool compacted)
+{
+    uint64_t found = 0;
+    uint32_t size = 0x240, i;
+
+    for (i = 0; i < page->count; i++) {
+        const SnpCpuidEntry *e = &page->entries[i];
+
+        if (e->eax_in != 0xd || e->ecx_in < 2 || e->ecx_in >= 64 ||
+            !(xcr0 & (1ULL << e->ecx_in)) || (found & (1ULL << e->ecx_in))) {
+            continue;
+        }
+        found |= 1ULL << e->ecx_in;
+        size = compacted ? size + e->eax : MAX(size, e->eax + e->ebx);
+    }
+    return found == (xcr0 & ~3ULL) ? size : 0;
+}
+
+/*
+ * The page for what KVM 6.12 reports on an EPYC Milan host: the XSAVE
+ * leaves (x87, SSE, AVX, PKRU) are read by the guest as it expects
+ */
 static void test_cpuid_page(void)
 {
-    struct kvm_cpuid_entry2 e[SNP_CPUID_COUNT_MAX + 1] = { 0 };
+    struct kvm_cpuid_entry2 e[SNP_CPUID_COUNT_MAX + 1] = {
+        { .function = 0, .eax = 0x10 },
+        { .function = 1, .eax = 0xa00f11, .ecx = 0xfef83203,
+          .edx = 0x178bfbff },
+        { .function = 0xd, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+          .eax = 0x207, .ebx = 0x988, .ecx = 0x988 },
+        { .function = 0xd, .index = 1, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+          .eax = 0xf, .ebx = 0x348 },
+        { .function = 0xd, .index = 2, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+          .eax = 0x100, .ebx = 0x240 },
+        { .function = 0xd, .index = 9, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+          .eax = 0x8, .ebx = 0x980 },
+        { .function = 0x80000000, .eax = 0x80000021 },
+        { .function = 0x8000001f, .eax = 0x1b, .ebx = 0x51 },
+    };
     g_autofree SnpCpuidPage *page = g_new0(SnpCpuidPage, 1);
     g_autofree SnpCpuidPage *fixed = NULL;
     g_autofree char *why = NULL;
+    const SnpCpuidEntry *d0, *d1;
     Error *err = NULL;
+    int i0, i1;
 
-    e[0] = (struct kvm_cpuid_entry2) { .function = 1, .eax = 0xa00f11,
-                                       .ecx = 0xfef83203, .edx = 0x178bfbff };
-    e[1] = (struct kvm_cpuid_entry2) {
-        .function = 0xd, .index = 1,
-        .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .eax = 0xf };
-    e[2] = (struct kvm_cpuid_entry2) {
-        .function = 0xd, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
-        .eax = 0x207, .ebx = 0x988, .ecx = 0x988, .edx = 0x1 };
-    g_assert_true(snp_cpuid_page_build(page, e, 3, &error_abort));
-    g_assert_cmpuint(page->count, ==, 3);
-    g_assert_cmphex(page->entries[1].ecx_in, ==, 1);
-    /* 0xd's sizes are for the components 0xd.0 reports */
-    g_assert_cmphex(page->entries[1].xcr0_in, ==, 0x100000207ULL);
-    g_assert_cmphex(page->entries[2].xcr0_in, ==, 0x100000207ULL);
-    g_assert_cmphex(page->entries[0].xcr0_in, ==, 0);
+    g_assert_true(snp_cpuid_page_build(page, e, 8, &error_abort));
+    g_assert_cmpuint(page->count, ==, 8);
+    g_assert_cmphex(page->entries[3].ecx_in, ==, 1);
+    g_assert_cmphex(page->entries[1].xcr0_in, ==, 0);
+
+    /* Linux and OVMF read the same 0xd.0 and 0xd.1 entries */
+    i0 = linux_entry(page, 0xd, 0);
+    i1 = linux_entry(page, 0xd, 1);
+    g_assert_cmpint(i0, ==, 2);
+    g_assert_cmpint(i1, ==, 3);
+    g_assert_cmpint(ovmf_entry(page, 0xd, 0), ==, i0);
+    g_assert_cmpint(ovmf_entry(page, 0xd, 1), ==, i1);
+    d0 = &page->entries[i0];
+    d1 = &page->entries[i1];
+    /* for the base XSAVE area: XCR0 x87, no IA32_XSS, 0x240 bytes */
+    g_assert_cmphex(d0->xcr0_in, ==, 1);
+    g_assert_cmphex(d0->xss_in, ==, 0);
+    g_assert_cmphex(d0->ebx, ==, 0x240);
+    g_assert_cmphex(d1->xcr0_in, ==, 1);
+    g_assert_cmphex(d1->xss_in, ==, 0);
+    g_assert_cmphex(d1->ebx, ==, 0x240);
+    /* the features as KVM gives them: XCR0 0x207, XSAVEC for 0xd.1 */
+    g_assert_cmphex(d0->eax, ==, 0x207);
+    g_assert_cmphex(d0->ecx, ==, 0x988);
+    g_assert_cmphex(d0->edx, ==, 0);
+    g_assert_cmphex(d1->eax, ==, 0xf);
+    /* the sizes the guest computes for XCR0 0x207 are KVM's */
+    g_assert_cmphex(guest_xsave_size(page, d0->eax, false), ==, 0x988);
+    g_assert_cmphex(guest_xsave_size(page, d0->eax, true), ==, 0x348);
+    g_assert_cmphex(guest_xsave_size(page, 1, false), ==, 0x240);
+    g_assert_null(snp_cpuid_page_xsave_problem(page));
 
     fixed = g_memdup2(page, sizeof(*page));
     g_assert_null(snp_cpuid_page_rejected(page, fixed));
-    fixed->entries[0].ecx &= ~0x80000000u;
+    fixed->entries[1].ecx &= ~0x80000000u;
     why = snp_cpuid_page_rejected(page, fixed);
     g_assert_cmpstr(why, ==, "CPUID leaf 0x1 subleaf 0x0: QEMU gave"
                     " eax=0x00a00f11 ebx=0x00000000 ecx=0xfef83203"
@@ -247,6 +346,34 @@ static void test_cpuid_page(void)
     g_assert_false(snp_cpuid_page_build(page, e, SNP_CPUID_COUNT_MAX + 1,
                                         &err));
     error_free_or_abort(&err);
+}
+
+/* A CPU model without XSAVE, or without XSAVEC and XSAVES, is warned of */
+static void test_cpuid_page_xsave_problem(void)
+{
+    struct kvm_cpuid_entry2 e[] = {
+        { .function = 0, .eax = 0xd },
+        { .function = 0xd, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+          .eax = 0x3, .ebx = 0x240, .ecx = 0x240 },
+        { .function = 0xd, .index = 1, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+          .eax = 0x1 },
+    };
+    g_autofree SnpCpuidPage *page = g_new0(SnpCpuidPage, 1);
+    g_autofree char *why = NULL;
+
+    /* 0xd.1 with XSAVEOPT only */
+    g_assert_true(snp_cpuid_page_build(page, e, 3, &error_abort));
+    why = snp_cpuid_page_xsave_problem(page);
+    g_assert_nonnull(strstr(why, "neither XSAVEC nor XSAVES"));
+    g_clear_pointer(&why, g_free);
+    /* no leaf 0xd at all (-cpu qemu64) */
+    g_assert_true(snp_cpuid_page_build(page, e, 1, &error_abort));
+    why = snp_cpuid_page_xsave_problem(page);
+    g_assert_nonnull(strstr(why, "has no XSAVE"));
+    /* leaf 0xd out of range */
+    e[0].eax = 0xc;
+    g_assert_true(snp_cpuid_page_build(page, e, 1, &error_abort));
+    g_assert_null(snp_cpuid_page_xsave_problem(page));
 }
 
 int main(int argc, char **argv)
@@ -260,5 +387,7 @@ int main(int argc, char **argv)
     g_test_add_data_func("/snp-launch/plan/ovmf-2025.02", "OVMF-2025.02.fd",
                          test_plan_debian);
     g_test_add_func("/snp-launch/cpuid-page", test_cpuid_page);
+    g_test_add_func("/snp-launch/cpuid-page/xsave-problem",
+                    test_cpuid_page_xsave_problem);
     return g_test_run();
 }

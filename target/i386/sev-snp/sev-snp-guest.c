@@ -455,35 +455,63 @@ static void snp_launch_finish_params(const SevSnpGuestState *snp,
  * machine is complete, and the guest never runs.
  */
 
-/* Issue the KVM_MEMORY_ENCRYPT_OP @cmd; on failure, say which and why */
-static bool snp_command(SevSnpGuestState *snp, int cmd, const char *name,
-                        void *data, const char *what, Error **errp)
+/*
+ * Say in @errp that the KVM_MEMORY_ENCRYPT_OP @name (of @what, if set)
+ * failed with @ret, the ioctl's own result (a negative errno), and the
+ * firmware status @fw_error it returned.
+ */
+static void snp_command_error(const SevSnpGuestState *snp, const char *name,
+                              const char *what, int ret, int fw_error,
+                              Error **errp)
+{
+    error_setg(errp, "sev-snp-guest '%s': %s%s%s failed: %s (firmware"
+               " status 0x%x %s: %s)", snp_name(snp), name,
+               what ? " of " : "", what ? what : "", strerror(-ret),
+               fw_error, snp_fw_error_name(fw_error),
+               sev_fw_error_to_str(fw_error));
+}
+
+/*
+ * Issue the KVM_MEMORY_ENCRYPT_OP @cmd.  Returns the ioctl's result: 0,
+ * or a negative errno with @errp saying which command failed and why.
+ */
+static int snp_command(SevSnpGuestState *snp, int cmd, const char *name,
+                       void *data, const char *what, Error **errp)
 {
     int fw_error = 0;
     int ret = sev_ioctl(snp->sev_fd, cmd, data, &fw_error);
 
     if (ret < 0) {
-        error_setg(errp, "sev-snp-guest '%s': %s%s%s failed: %s (firmware"
-                   " status 0x%x %s: %s)", snp_name(snp), name,
-                   what ? " of " : "", what ? what : "", strerror(errno),
-                   fw_error, snp_fw_error_name(fw_error),
-                   sev_fw_error_to_str(fw_error));
-        return false;
+        snp_command_error(snp, name, what, ret, fw_error, errp);
     }
-    return true;
+    return ret;
+}
+
+/*
+ * KVM_SEV_INIT2: the GHCB protocol version and the VMSA features.  The
+ * VMSAs the launch measures carry the same features (snp_measure_vmsas),
+ * with and without KVM.
+ */
+static void snp_init2_params(SevSnpGuestState *snp,
+                             struct kvm_sev_init *init)
+{
+    memset(init, 0, sizeof(*init));
+    init->ghcb_version = SEV_SNP_GHCB_VERSION;
+    init->vmsa_features = snp->vmsa_features;
 }
 
 static int snp_launch_init(SevSnpGuestState *snp, Error **errp)
 {
-    struct kvm_sev_init init = { .ghcb_version = 2 };
+    ERRP_GUARD();
+    struct kvm_sev_init init;
     struct sev_user_data_snp_status status = { 0 };
     int fw_error = 0;
     struct kvm_sev_snp_launch_start start;
     const char *hint;
-    uint32_t ebx;
+    uint32_t host_reduced;
+    int ret;
 
-    host_cpuid(0x8000001f, 0, NULL, &ebx, NULL, NULL);
-    snp->host_cbitpos = ebx & 0x3f;
+    sev_host_mem_encrypt(&snp->host_cbitpos, &host_reduced);
     if (snp->cbitpos && snp->host_cbitpos &&
         snp->cbitpos != snp->host_cbitpos) {
         error_setg(errp, "sev-snp-guest '%s': property 'cbitpos' is %u, but"
@@ -492,6 +520,8 @@ static int snp_launch_init(SevSnpGuestState *snp, Error **errp)
                    snp->host_cbitpos);
         return -1;
     }
+    trace_sev_snp_host_mem_encrypt(snp->host_cbitpos, host_reduced,
+                                   snp->reduced_phys_bits);
 
     snp->sev_fd = qemu_open_old(snp->sev_device, O_RDWR);
     if (snp->sev_fd < 0) {
@@ -499,12 +529,16 @@ static int snp_launch_init(SevSnpGuestState *snp, Error **errp)
                          " 'sev-device' %s", snp_name(snp), snp->sev_device);
         return -1;
     }
-    if (sev_platform_ioctl(snp->sev_fd, SNP_PLATFORM_STATUS, &status,
-                           &fw_error) < 0) {
+    ret = sev_platform_ioctl(snp->sev_fd, SNP_PLATFORM_STATUS, &status,
+                             &fw_error);
+    if (ret < 0) {
+        /* the ioctl's errno, taken before anything else can change it */
+        int err = errno;
+
         error_setg(errp, "sev-snp-guest '%s': SNP_PLATFORM_STATUS on %s"
                    " failed: %s (firmware status 0x%x %s): is SEV-SNP"
                    " enabled in the host's firmware and kernel?",
-                   snp_name(snp), snp->sev_device, strerror(errno), fw_error,
+                   snp_name(snp), snp->sev_device, strerror(err), fw_error,
                    snp_fw_error_name(fw_error));
         return -1;
     }
@@ -514,14 +548,16 @@ static int snp_launch_init(SevSnpGuestState *snp, Error **errp)
     if (!snp_check_abi(snp, status.api_major, status.api_minor, errp)) {
         return -1;
     }
-    if (!snp_command(snp, KVM_SEV_INIT2, "KVM_SEV_INIT2", &init, NULL,
-                     errp)) {
+    snp_init2_params(snp, &init);
+    if (snp_command(snp, KVM_SEV_INIT2, "KVM_SEV_INIT2", &init, NULL,
+                    errp) < 0) {
         return -1;
     }
     snp_launch_start_params(snp, &start);
-    if (!snp_command(snp, KVM_SEV_SNP_LAUNCH_START, "SNP_LAUNCH_START",
-                     &start, NULL, errp)) {
-        hint = errno == EINVAL ? snp_policy_kvm_hint(snp->policy) : NULL;
+    ret = snp_command(snp, KVM_SEV_SNP_LAUNCH_START, "SNP_LAUNCH_START",
+                      &start, NULL, errp);
+    if (ret < 0) {
+        hint = ret == -EINVAL ? snp_policy_kvm_hint(snp->policy) : NULL;
         if (hint) {
             error_append_hint(errp, "%s\n", hint);
         }
@@ -551,30 +587,58 @@ static uint8_t *snp_guest_ram(uint64_t gpa, uint64_t len)
     return p;
 }
 
-/* SNP_LAUNCH_UPDATE of [@gpa, @gpa + @len) from @hva, as KVM proceeds */
+/*
+ * SNP_LAUNCH_UPDATE of [@gpa, @gpa + @len) from @hva, as KVM proceeds:
+ * each call may do part of the range, and returns the rest.  A call that
+ * fails with EAGAIN (KVM asks to be called again, amd-memory-encryption.rst)
+ * or EINTR (a signal came first) has done nothing and is repeated, up to
+ * SNP_LAUNCH_UPDATE_RETRIES times in a row, a millisecond apart.
+ */
+#define SNP_LAUNCH_UPDATE_RETRIES 100
+
 static bool snp_update_pages(SevSnpGuestState *snp, const SnpLaunchStep *s,
                              uint8_t *hva, Error **errp)
 {
+    ERRP_GUARD();
     struct kvm_sev_snp_launch_update u = {
         .gfn_start = s->gpa / SNP_PAGE_SIZE,
         .uaddr = (uintptr_t)hva,
         .len = s->len,
         .type = s->page_type,
     };
+    int retries = 0;
 
     while (u.len) {
-        uint64_t left = u.len;
+        uint64_t left = u.len, gpa = u.gfn_start * SNP_PAGE_SIZE;
+        int fw_error = 0;
+        int ret = sev_ioctl(snp->sev_fd, KVM_SEV_SNP_LAUNCH_UPDATE, &u,
+                            &fw_error);
 
-        if (!snp_command(snp, KVM_SEV_SNP_LAUNCH_UPDATE, "SNP_LAUNCH_UPDATE",
-                         &u, s->what, errp)) {
+        if (ret == -EAGAIN || ret == -EINTR) {
+            trace_sev_snp_launch_update_retry(s->what, gpa, ret, retries);
+            if (retries++ < SNP_LAUNCH_UPDATE_RETRIES) {
+                g_usleep(1000);
+                continue;
+            }
+            snp_command_error(snp, "SNP_LAUNCH_UPDATE", s->what, ret,
+                              fw_error, errp);
+            error_append_hint(errp, "KVM asked for SNP_LAUNCH_UPDATE at GPA"
+                              " 0x%" PRIx64 " to be repeated; it failed %d"
+                              " times in a row.\n", gpa, retries);
+            return false;
+        }
+        if (ret < 0) {
+            snp_command_error(snp, "SNP_LAUNCH_UPDATE", s->what, ret,
+                              fw_error, errp);
             return false;
         }
         if (u.len >= left) {
             error_setg(errp, "sev-snp-guest '%s': SNP_LAUNCH_UPDATE of %s"
                        " made no progress at GPA 0x%" PRIx64, snp_name(snp),
-                       s->what, (uint64_t)(u.gfn_start * SNP_PAGE_SIZE));
+                       s->what, gpa);
             return false;
         }
+        retries = 0;
     }
     return true;
 }
@@ -585,6 +649,7 @@ static bool snp_update_cpuid(SevSnpGuestState *snp, const SnpLaunchStep *s,
 {
     g_autofree SnpCpuidPage *page = g_new0(SnpCpuidPage, 1);
     g_autofree char *rejected = NULL;
+    g_autofree char *problem = NULL;
     const struct kvm_cpuid_entry2 *entries;
     Error *err = NULL;
     int nr;
@@ -592,6 +657,10 @@ static bool snp_update_cpuid(SevSnpGuestState *snp, const SnpLaunchStep *s,
     entries = kvm_first_vcpu_cpuid(&nr);
     if (!snp_cpuid_page_build(page, entries, nr, errp)) {
         return false;
+    }
+    problem = snp_cpuid_page_xsave_problem(page);
+    if (problem) {
+        warn_report("sev-snp-guest '%s': %s", snp_name(snp), problem);
     }
     memcpy(hva, page, sizeof(*page));
     if (dry_run || snp_update_pages(snp, s, hva, &err)) {
@@ -665,7 +734,8 @@ static bool snp_measure_vmsas(SevSnpGuestState *snp, Error **errp)
 
         /* The APs start where the firmware's SEV-ES reset block says */
         sev_es_set_reset_vector(cpu);
-        snp_vmsa_build(X86_CPU(cpu), SNP_SEV_FEATURE_SNP_ACTIVE, page);
+        snp_vmsa_build(X86_CPU(cpu), snp->vmsa_features |
+                       SNP_SEV_FEATURE_SNP_ACTIVE, page);
         if (!snp_measure_range(&snp->measure, what, SNP_VMSA_GPA, page,
                                SNP_PAGE_SIZE, SNP_PAGE_TYPE_VMSA, errp)) {
             return false;
@@ -687,8 +757,8 @@ static bool snp_launch_finish(SevSnpGuestState *snp, bool dry_run,
         /* sev_es_set_reset_vector() changed the APs: hand KVM the state */
         cpu_synchronize_all_post_init();
         snp_launch_finish_params(snp, &finish);
-        if (!snp_command(snp, KVM_SEV_SNP_LAUNCH_FINISH, "SNP_LAUNCH_FINISH",
-                         &finish, NULL, errp)) {
+        if (snp_command(snp, KVM_SEV_SNP_LAUNCH_FINISH, "SNP_LAUNCH_FINISH",
+                        &finish, NULL, errp) < 0) {
             return false;
         }
     }
@@ -845,6 +915,12 @@ uint32_t sev_snp_reduced_phys_bits(void)
     return snp_guest->reduced_phys_bits;
 }
 
+bool sev_snp_vcpu_state_protected(void)
+{
+    return snp_guest && !snp_guest->dry_run &&
+           snp_guest->state == SEV_SNP_LAUNCH_FINISHED;
+}
+
 int sev_snp_kvm_init(MachineState *ms, Error **errp)
 {
     SevSnpGuestState *snp;
@@ -903,6 +979,8 @@ static void snp_instance_init(Object *obj)
 
     snp->sev_device = g_strdup(SEV_SNP_DEFAULT_DEVICE);
     snp->policy = SEV_SNP_POLICY_DEFAULT;
+    snp->reduced_phys_bits = SEV_SNP_REDUCED_PHYS_BITS_DEFAULT;
+    snp->vmsa_features = SEV_SNP_VMSA_FEATURES;
     snp->sev_fd = -1;
     /* KVM creates the VM with this type (kvm_init(), before kvm_arch_init) */
     snp->parent_obj.kvm_type = KVM_X86_SNP_VM;
@@ -961,7 +1039,7 @@ static void snp_class_init(ObjectClass *oc, void *data)
                               (void *)offsetof(SevSnpGuestState, cbitpos));
     object_class_property_set_description(oc, "cbitpos",
             "C-bit location in page table entries (32-63; default: the"
-            " host's)");
+            " host CPU's, CPUID 0x8000001F EBX[5:0])");
 
     object_class_property_add(oc, "reduced-phys-bits", "uint32",
                               snp_get_uint32, snp_set_reduced_phys_bits, NULL,
@@ -969,7 +1047,7 @@ static void snp_class_init(ObjectClass *oc, void *data)
                                                reduced_phys_bits));
     object_class_property_set_description(oc, "reduced-phys-bits",
             "number of physical address bits lost to memory encryption"
-            " (1-63)");
+            " (1-63; default 1, as query-sev-capabilities reports)");
 
     for (i = 0; i < ARRAY_SIZE(snp_blob_props); i++) {
         const SnpBlobProp *prop = &snp_blob_props[i];

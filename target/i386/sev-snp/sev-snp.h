@@ -61,6 +61,27 @@ OBJECT_DECLARE_SIMPLE_TYPE(SevSnpGuestState, SEV_SNP_GUEST)
 #define SEV_SNP_REDUCED_PHYS_BITS_MIN   1
 #define SEV_SNP_REDUCED_PHYS_BITS_MAX   63
 
+/*
+ * The reduced physical address bits the guest's CPUID reports (0x8000001F
+ * EBX[11:6]) unless reduced-phys-bits says otherwise: one bit, the C-bit,
+ * which the guest's page tables use as the encryption bit.  It is also
+ * what query-sev-capabilities reports for the host (sev.c), the value
+ * libvirt shows and passes.  Neither the host CPU's own CPUID value nor
+ * KVM's is the guest's: the CPU's is the reduction of the host's physical
+ * addresses, which with nested paging does not apply to guest physical
+ * addresses, and KVM (Linux 6.12, __do_cpuid_func()) reports 0 there and
+ * the unreduced MAXPHYADDR in 0x80000008.
+ */
+#define SEV_SNP_REDUCED_PHYS_BITS_DEFAULT 1
+
+/*
+ * What QEMU gives KVM_SEV_INIT2: GHCB protocol version 2 and no optional
+ * VMSA feature (Linux 6.12 supports only DEBUG_SWAP, bit 5).  The VMSAs
+ * measured at launch carry the VM's features with SNP_ACTIVE.
+ */
+#define SEV_SNP_GHCB_VERSION            2
+#define SEV_SNP_VMSA_FEATURES           0
+
 #define SEV_SNP_DEFAULT_DEVICE          "/dev/sev"
 
 /* Where the launch of an SEV-SNP guest is (query-sev reports it) */
@@ -89,8 +110,9 @@ struct SevSnpGuestState {
     /* Configuration */
     char *sev_device;           /* sev-device */
     uint64_t policy;            /* policy */
-    uint32_t cbitpos;           /* cbitpos; 0: the host's, at launch */
+    uint32_t cbitpos;           /* cbitpos; 0: the host CPU's, at launch */
     uint32_t reduced_phys_bits; /* reduced-phys-bits */
+    uint64_t vmsa_features;     /* KVM_SEV_INIT2's, without SNP_ACTIVE */
     bool kernel_hashes;         /* kernel-hashes */
     bool author_key_enabled;    /* author-key-enabled */
     bool vcek_disabled;         /* vcek-disabled */
@@ -177,6 +199,13 @@ bool sev_snp_kernel_hashes_written(uint64_t gpa, uint64_t len, Error **errp);
 uint32_t sev_snp_cbitpos(void);
 uint32_t sev_snp_reduced_phys_bits(void);
 
+/*
+ * Whether KVM protects the register state of the guest's vCPUs: once
+ * SNP_LAUNCH_FINISH has encrypted their VMSAs, KVM refuses to get or set
+ * their registers (Linux 6.12, the guest_state_protected checks of x86.c).
+ */
+bool sev_snp_vcpu_state_protected(void);
+
 #else
 
 static inline bool sev_snp_enabled(void)
@@ -187,6 +216,11 @@ static inline bool sev_snp_enabled(void)
 static inline int sev_snp_kvm_init(MachineState *ms, Error **errp)
 {
     return 0;
+}
+
+static inline bool sev_snp_vcpu_state_protected(void)
+{
+    return false;
 }
 
 #endif /* CONFIG_SEV */

@@ -288,7 +288,6 @@ bool snp_cpuid_page_build(SnpCpuidPage *page,
                           const struct kvm_cpuid_entry2 *entries, int nr,
                           Error **errp)
 {
-    uint64_t xcr0 = 0;
     int i;
 
     memset(page, 0, sizeof(*page));
@@ -299,28 +298,63 @@ bool snp_cpuid_page_build(SnpCpuidPage *page,
         return false;
     }
     for (i = 0; i < nr; i++) {
-        if (entries[i].function == 0xd && entries[i].index == 0) {
-            xcr0 = entries[i].eax | (uint64_t)entries[i].edx << 32;
-        }
-    }
-    for (i = 0; i < nr; i++) {
         SnpCpuidEntry *e = &page->entries[i];
 
         e->eax_in = entries[i].function;
         if (entries[i].flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) {
             e->ecx_in = entries[i].index;
         }
-        /* XSAVE sizes (0xd.0, 0xd.1 EBX) depend on XCR0 and XSS */
-        if (entries[i].function == 0xd && entries[i].index <= 1) {
-            e->xcr0_in = xcr0;
-        }
         e->eax = entries[i].eax;
         e->ebx = entries[i].ebx;
         e->ecx = entries[i].ecx;
         e->edx = entries[i].edx;
+        /* the base XSAVE size, for XCR0 = x87 and no IA32_XSS */
+        if (entries[i].function == 0xd && entries[i].index <= 1) {
+            e->xcr0_in = SNP_CPUID_XSAVE_BASE_XCR0;
+            e->xss_in = 0;
+            e->ebx = SNP_CPUID_XSAVE_BASE_SIZE;
+        }
     }
     page->count = nr;
     return true;
+}
+
+/* CPUID.(EAX=0xd,ECX=1):EAX XSAVEC and XSAVES */
+#define SNP_CPUID_XSAVEC (1u << 1)
+#define SNP_CPUID_XSAVES (1u << 3)
+
+char *snp_cpuid_page_xsave_problem(const SnpCpuidPage *page)
+{
+    uint32_t max_leaf = 0, i;
+    const SnpCpuidEntry *d1 = NULL;
+
+    for (i = 0; i < MIN(page->count, SNP_CPUID_COUNT_MAX); i++) {
+        const SnpCpuidEntry *e = &page->entries[i];
+
+        if (e->eax_in == 0) {
+            max_leaf = e->eax;
+        }
+        if (e->eax_in == 0xd && e->ecx_in == 1 && !d1) {
+            d1 = e;
+        }
+    }
+    if (max_leaf < 0xd) {
+        return NULL;
+    }
+    if (!d1) {
+        return g_strdup("the CPU model reports CPUID leaf 0xd but has no"
+                        " XSAVE, so the CPUID page has no leaf 0xd subleaf 1:"
+                        " a Linux guest's CPUID 0xd.1 fails and the guest"
+                        " terminates; use a CPU model with XSAVE and XSAVEC,"
+                        " e.g. -cpu EPYC");
+    }
+    if (!(d1->eax & (SNP_CPUID_XSAVEC | SNP_CPUID_XSAVES))) {
+        return g_strdup("CPUID leaf 0xd subleaf 1 has neither XSAVEC nor"
+                        " XSAVES: a Linux guest's CPUID 0xd.1 fails and the"
+                        " guest terminates; use a CPU model with XSAVEC,"
+                        " e.g. -cpu EPYC");
+    }
+    return NULL;
 }
 
 char *snp_cpuid_page_rejected(const SnpCpuidPage *given,

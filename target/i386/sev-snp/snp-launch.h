@@ -130,6 +130,9 @@ const char *snp_page_type_name(uint8_t page_type);
 /* ------------------------------------------------------- CPUID page */
 
 #define SNP_CPUID_COUNT_MAX     64
+/* The base XSAVE area: XCR0 x87 only; its size, legacy area and header */
+#define SNP_CPUID_XSAVE_BASE_XCR0 0x1
+#define SNP_CPUID_XSAVE_BASE_SIZE 0x240
 
 typedef struct QEMU_PACKED SnpCpuidEntry {
     uint32_t eax_in;
@@ -158,9 +161,14 @@ typedef struct QEMU_PACKED SnpCpuidPage {
  * @entries, @nr: the CPUID entries QEMU gives KVM (KVM_SET_CPUID2)
  * @errp: error object
  *
- * The XSAVE size entries (leaf 0xd, subleaves 0 and 1) state the XCR0
- * their sizes are for (XCR0_IN): the components leaf 0xd subleaf 0
- * reports (EDX:EAX), whose size QEMU gives KVM in EBX.
+ * The XSAVE size entries (leaf 0xd, subleaves 0 and 1) are given for the
+ * base XSAVE area: XCR0_IN SNP_CPUID_XSAVE_BASE_XCR0 (x87), XSS_IN 0 and
+ * EBX SNP_CPUID_XSAVE_BASE_SIZE, one entry each.  That is the one entry a
+ * Linux guest uses (arch/x86/coco/sev/shared.c takes only XCR0_IN 1 or 3
+ * and XSS_IN 0, and computes the sizes for its XCR0 and IA32_XSS from
+ * the entries of subleaves 2-63), the first one OVMF reads (it ignores
+ * XCR0_IN and XSS_IN), and what the firmware wants in EBX for XCR0_IN 1.
+ * The other registers are as QEMU gives them to KVM.
  *
  * Returns: true on success, false with @errp set when the vCPUs have more
  * leaves than the page holds.
@@ -168,6 +176,21 @@ typedef struct QEMU_PACKED SnpCpuidPage {
 bool snp_cpuid_page_build(SnpCpuidPage *page,
                           const struct kvm_cpuid_entry2 *entries, int nr,
                           Error **errp);
+
+/**
+ * snp_cpuid_page_xsave_problem: why a guest cannot read its XSAVE sizes
+ * @page: the CPUID page
+ *
+ * A guest whose CPUID leaf 0 reports leaf 0xd reads 0xd.1 while it boots;
+ * a Linux guest (arch/x86/coco/sev/shared.c, snp_cpuid_postprocess())
+ * needs XSAVEC or XSAVES there to compute the size it reports, or its
+ * CPUID fails and it terminates.  CPU models without XSAVE have no leaf
+ * 0xd entry at all.
+ *
+ * Returns: NULL when the page has that entry, or a sentence saying what
+ * is missing.
+ */
+char *snp_cpuid_page_xsave_problem(const SnpCpuidPage *page);
 
 /**
  * snp_cpuid_page_rejected: the entries the firmware changed

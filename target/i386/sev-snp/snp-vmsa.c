@@ -110,8 +110,9 @@ static uint32_t snp_xsave_len(void)
 /*
  * sev_es_sync_vmsa() takes the x87, SSE and AVX state from KVM's copy of
  * the guest FPU, in which KVM_SET_XSAVE replaced only the components set
- * in XSTATE_BV (MXCSR: with SSE or AVX); the others keep their initial
- * values (FCW 0x37f, MXCSR 0x1f80, zeroes).
+ * in XSTATE_BV (copy_uabi_to_xstate(): MXCSR is part of the x87
+ * component, bytes 0-159, and is also copied alone for SSE or AVX); the
+ * others keep their initial values (FCW 0x37f, MXCSR 0x1f80, zeroes).
  */
 static void snp_vmsa_fpu(X86CPU *cpu, SnpVmsa *v)
 {
@@ -142,7 +143,7 @@ static void snp_vmsa_fpu(X86CPU *cpu, SnpVmsa *v)
             memcpy(v->fpreg_x87 + 64 + i * 2, st + 8, 2);
         }
     }
-    if (bv & (XSTATE_SSE_MASK | XSTATE_YMM_MASK)) {
+    if (bv & (XSTATE_FP_MASK | XSTATE_SSE_MASK | XSTATE_YMM_MASK)) {
         v->mxcsr = fx->mxcsr;
     }
     if (bv & XSTATE_SSE_MASK) {
