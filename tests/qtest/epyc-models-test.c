@@ -75,12 +75,12 @@ static const char *const topologies[] = {
  */
 static const char *const upstream_only[] = {
     "x-l1-cache-per-thread", "x-amd-topoext-features-only",
-    "guest-phys-bits", "module-id", "avx10-version",
+    "guest-phys-bits", "module-id", "avx10-version", NULL
 };
 
 /* Properties of 7.2 that 10.0 no longer has (off in every model) */
 static const char *const ours_only[] = {
-    "kvm-no-smi-migration",
+    "kvm-no-smi-migration", NULL
 };
 
 /*
@@ -300,18 +300,6 @@ static QDict *expansion(QTestState *qts, const char *model, bool amd)
     return props;
 }
 
-static bool in_list(const char *name, const char *const *list, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        if (!strcmp(name, list[i])) {
-            return true;
-        }
-    }
-    return false;
-}
-
 static char *to_json(QObject *o)
 {
     GString *s = qobject_to_json(o);
@@ -447,7 +435,7 @@ static void check_same_model(const char *model, QDict *ours, QDict *up)
             }
         } else if (qobject_type(v) != QTYPE_QBOOL || qbool_get_bool(
                        qobject_to(QBool, v))) {
-            if (!in_list(k, upstream_only, ARRAY_SIZE(upstream_only))) {
+            if (!g_strv_contains(upstream_only, k)) {
                 g_test_message("%s: upstream's %s, which QEMU lacks, is set",
                                model, k);
                 g_assert_not_reached();
@@ -458,7 +446,7 @@ static void check_same_model(const char *model, QDict *ours, QDict *up)
         const char *k = qdict_entry_key(e);
 
         if (!qdict_haskey(up, k)) {
-            g_assert_true(in_list(k, ours_only, ARRAY_SIZE(ours_only)));
+            g_assert_true(g_strv_contains(ours_only, k));
             g_assert_false(qdict_get_bool(ours, k));
         }
     }
