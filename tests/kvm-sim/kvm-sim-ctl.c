@@ -179,6 +179,23 @@ static char *ks_cmd_wait_finish(char **a, int n)
                            ks_vm->finish_ns);
 }
 
+/* CPUID entries as a JSON array of objects */
+static char *ks_cpuid_reply(const struct kvm_cpuid_entry2 *e, int n)
+{
+    g_autoptr(GString) s = g_string_new("{\"ok\":true,\"entries\":[");
+    int i;
+
+    for (i = 0; i < n; i++) {
+        g_string_append_printf(s, "%s{\"function\":%u,\"index\":%u,"
+                               "\"flags\":%u,\"eax\":%u,\"ebx\":%u,"
+                               "\"ecx\":%u,\"edx\":%u}", i ? "," : "",
+                               e[i].function, e[i].index, e[i].flags,
+                               e[i].eax, e[i].ebx, e[i].ecx, e[i].edx);
+    }
+    g_string_append(s, "]}");
+    return g_string_free(g_steal_pointer(&s), false);
+}
+
 static char *ks_handle(char *line)
 {
     g_auto(GStrv) a = g_strsplit_set(g_strstrip(line), " \t", -1);
@@ -213,6 +230,11 @@ static char *ks_handle(char *line)
             g_autoptr(GString) s = ks_violations_json();
             return g_strdup_printf("{\"ok\":true,\"violations\":%s}", s->str);
         }
+        if (!strcmp(a[1], "supported-cpuid") && n == 2) {
+            int nent;
+            const struct kvm_cpuid_entry2 *e = ks_supported_cpuid(&nent);
+            return ks_cpuid_reply(e, nent);
+        }
         if (!ks_vm) {
             return ks_err("no VM");
         }
@@ -227,6 +249,13 @@ static char *ks_handle(char *line)
             ks_num(a[3], &y)) {
             g_autoptr(GString) s = ks_attrs_json(ks_vm, x, y);
             return g_strdup_printf("{\"ok\":true,\"private\":%s}", s->str);
+        }
+        if (!strcmp(a[1], "cpuid") && n == 3 && ks_num(a[2], &x)) {
+            KsVcpu *v = ks_vcpu_by_index(x);
+            if (!v || !v->cpuid) {
+                return ks_err("no KVM_SET_CPUID2 on that vCPU");
+            }
+            return ks_cpuid_reply(v->cpuid, v->ncpuid);
         }
         if (!strcmp(a[1], "memslots") && n == 2) {
             g_autoptr(GString) s = ks_memslots_json(ks_vm);

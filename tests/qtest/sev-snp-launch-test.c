@@ -12,8 +12,13 @@
  * documented rules and computes the launch digest on its own from what
  * it is handed.  QEMU's digest (query-sev-launch-measure) must equal the
  * simulator's, and the digest of the dry run (dry-run=on, no KVM) must
- * equal both.  (Refusals and injected failures are in
- * sev-snp-guest-test.c.)
+ * equal both.  The same with each AMD EPYC model added to QEMU 7.2's
+ * (models[]) at 1, 4, 8 and 64 vCPUs, whose digests must also equal the
+ * dry run's of an older model with the same CPUID signature (the VMSA's
+ * RDX is the only part of the launch a model changes) and differ from
+ * that of another stepping, and with a libvirt-shaped command line.
+ * (Refusals and injected failures are in sev-snp-guest-test.c; the
+ * models' CPUID in epyc-models-test.c.)
  */
 
 #include "qemu/osdep.h"
@@ -35,10 +40,39 @@ static const char *const images[] = { "OVMF-2022.11.fd", "OVMF-2025.02.fd" };
  */
 #define SNP_CPU "-cpu EPYC"
 
+/*
+ * The EPYC models QEMU 7.2 did not have, each with a model of the same
+ * family, model and stepping (a command line: EPYC-Genoa's signature
+ * is new)
+ */
+static const struct {
+    const char *name;
+    const char *same_signature;
+} models[] = {
+    { "EPYC-v4", "EPYC-v1" },
+    { "EPYC-Rome-v3", "EPYC-Rome-v1" },
+    { "EPYC-Rome-v4", "EPYC-Rome-v1" },
+    { "EPYC-Milan-v2", "EPYC-Milan-v1" },
+    { "EPYC-Genoa", "EPYC-Milan-v1,model=17,stepping=0" },
+};
+
 typedef struct LaunchCase {
     const char *image;
     int smp;
+    const char *cpu;            /* NULL: SNP_CPU */
+    const char *same_signature;
 } LaunchCase;
+
+/*
+ * -cpu for @cpu, given after SNP_CPU, which it replaces (the last -cpu
+ * counts).  check=off: the simulated host lacks many features of the
+ * newer models, and QEMU would warn about each one for each vCPU; what
+ * reaches KVM is epyc-models-test's concern.
+ */
+static char *cpu_arg(const char *cpu)
+{
+    return cpu ? g_strdup_printf("-cpu %s,check=off", cpu) : g_strdup("");
+}
 
 /* The path of a Debian OVMF image, or NULL (the test skipped) */
 static char *firmware(const char *image)
@@ -278,6 +312,7 @@ static void test_launch(const void *opaque)
 {
     const LaunchCase *lc = opaque;
     g_autofree char *fw = firmware(lc->image);
+    g_autofree char *cpu = cpu_arg(lc->cpu);
     g_autofree char *bios = NULL;
     g_autofree char *args = NULL;
     g_autofree char *digest = NULL;
@@ -286,7 +321,7 @@ static void test_launch(const void *opaque)
     if (!fw) {
         return;
     }
-    bios = g_strdup_printf("-bios %s", fw);
+    bios = g_strdup_printf("-bios %s %s", fw, cpu);
     args = g_strdup_printf("-object sev-snp-guest,id=snp0 -m 512 %s", bios);
     digest = sim_launch(args, lc->smp);
     if (!digest) {
@@ -294,17 +329,36 @@ static void test_launch(const void *opaque)
     }
     dry = dry_run_digest(bios, lc->smp);
     g_assert_cmpstr(dry, ==, digest);
+    if (lc->same_signature) {
+        g_autofree char *other = cpu_arg(lc->same_signature);
+        g_autofree char *args2 = g_strdup_printf("-bios %s %s", fw, other);
+        g_autofree char *dry2 = dry_run_digest(args2, lc->smp);
+
+        g_assert_cmpstr(dry2, ==, digest);
+    }
+    if (lc->same_signature && lc->smp == 1) {
+        /* and the signature does change it: another stepping */
+        g_autofree char *args3 = g_strdup_printf("-bios %s %s,stepping=15",
+                                                 fw, cpu);
+        g_autofree char *dry3 = dry_run_digest(args3, lc->smp);
+
+        g_assert_cmpstr(dry3, !=, digest);
+    }
 }
 
 /*
  * The firmware as a read-only pflash0, as libvirt gives a stateless
  * <loader>: the same pages, so the same digest as with -bios.  And
  * libvirt's command line shape: JSON -object, memory-backend=pc.ram,
- * -sandbox.
+ * -sandbox, and -cpu with the model of the domain's <cpu> (@opaque, or
+ * SNP_CPU).
  */
-static void test_libvirt(void)
+static void test_libvirt(const void *opaque)
 {
+    const char *model = opaque;
     g_autofree char *fw = firmware(images[0]);
+    g_autofree char *cpu = model ? g_strdup_printf("-cpu %s", model) :
+                                   g_strdup("");
     g_autofree char *bios = NULL;
     g_autofree char *pflash = NULL;
     g_autofree char *d_bios = NULL;
@@ -313,8 +367,8 @@ static void test_libvirt(void)
     if (!fw) {
         return;
     }
-    bios = g_strdup_printf("-object sev-snp-guest,id=snp0 -m 512 -bios %s",
-                           fw);
+    bios = g_strdup_printf("-object sev-snp-guest,id=snp0 -m 512 -bios %s"
+                           " %s", fw, cpu);
     d_bios = sim_launch(bios, 2);
     if (!d_bios) {
         return;
@@ -330,7 +384,8 @@ static void test_libvirt(void)
         " -overcommit mem-lock=off -no-user-config -rtc base=utc"
         " -sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,"
         "resourcecontrol=deny"
-        " -device '{\"driver\":\"virtio-serial-pci\",\"id\":\"vs0\"}'", fw);
+        " -device '{\"driver\":\"virtio-serial-pci\",\"id\":\"vs0\"}'"
+        " %s", fw, cpu);
     d_pflash = sim_launch(pflash, 2);
     g_assert_cmpstr(d_pflash, ==, d_bios);
 }
@@ -839,7 +894,8 @@ static void test_dirty_rate(void)
 int main(int argc, char **argv)
 {
     static const int smp[] = { 1, 4, 8 };
-    size_t i, j;
+    static const int model_smp[] = { 1, 4, 8, 64 };
+    size_t i, j, m;
 
     g_test_init(&argc, &argv, NULL);
     for (i = 0; i < ARRAY_SIZE(images); i++) {
@@ -853,7 +909,27 @@ int main(int argc, char **argv)
             qtest_add_data_func_full(path, lc, test_launch, g_free);
         }
     }
-    qtest_add_func("/sev-snp-launch/libvirt", test_libvirt);
+    for (m = 0; m < ARRAY_SIZE(models); m++) {
+        g_autofree char *lv = g_strdup_printf("/sev-snp-launch/%s/libvirt",
+                                              models[m].name);
+
+        for (i = 0; i < ARRAY_SIZE(images); i++) {
+            for (j = 0; j < ARRAY_SIZE(model_smp); j++) {
+                LaunchCase *lc = g_new0(LaunchCase, 1);
+                g_autofree char *path = g_strdup_printf(
+                    "/sev-snp-launch/%s/%s/smp-%d", models[m].name,
+                    images[i], model_smp[j]);
+
+                lc->image = images[i];
+                lc->smp = model_smp[j];
+                lc->cpu = models[m].name;
+                lc->same_signature = models[m].same_signature;
+                qtest_add_data_func_full(path, lc, test_launch, g_free);
+            }
+        }
+        qtest_add_data_func(lv, models[m].name, test_libvirt);
+    }
+    qtest_add_data_func("/sev-snp-launch/libvirt", NULL, test_libvirt);
     qtest_add_func("/sev-snp-launch/kernel-hashes", test_kernel_hashes);
     qtest_add_func("/sev-snp-launch/reset", test_reset);
     qtest_add_func("/sev-snp-launch/dirty-rate", test_dirty_rate);

@@ -69,7 +69,8 @@ DIMENSIONS = [
     ("id-block", ["none", "right", "wrong"]),
     ("memory", [1024, 16384]),
     # CPU models both binaries have.
-    ("cpu", ["EPYC", "EPYC-Rome", "EPYC-Milan"]),
+    ("cpu", ["EPYC", "EPYC-Rome", "EPYC-Milan", "EPYC-v4", "EPYC-Rome-v4",
+             "EPYC-Milan-v2", "EPYC-Genoa"]),
 ]
 
 # Policies Linux 6.12 refuses (snp_launch_start()): each on the base case.
