@@ -715,10 +715,6 @@ static const RefusalCase refusal_cases[] = {
     { "no-reset-block", "", NULL,
       "the firmware cannot start an SEV-SNP guest's APs",
       "use an OVMF build with SEV-ES/SEV-SNP support" },
-    { "dry-run", "-object sev-snp-guest,id=dry0,dry-run=on"
-      " -machine confidential-guest-support=dry0", NULL,
-      "sev-snp-guest 'dry0': property 'dry-run' is on",
-      "use it with -accel tcg" },
 };
 
 static void test_refused(const void *opaque)
@@ -815,6 +811,39 @@ static void test_kernel_hashes_refused(void)
     }
 }
 
+/*
+ * The dry run with KVM: refused before KVM is opened, so the simulator
+ * sees no call at all (its log is written from the first one on)
+ */
+static void test_dry_run_kvm(void)
+{
+    g_autofree char *sim = kvmsim_library();
+    g_autofree char *log = NULL;
+    g_autofree char *err = NULL;
+    g_autofree gchar *calls = NULL;
+    int fd;
+
+    if (!sim) {
+        g_test_skip("the KVM simulator (tests/kvm-sim) is not built");
+        return;
+    }
+    fd = g_file_open_tmp("snp-dry-run-XXXXXX.log", &log, NULL);
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    g_setenv("KVMSIM_LOG", log, true);
+    g_assert_cmpint(run_qemu("-machine q35,confidential-guest-support=dry0"
+                             " -accel kvm -object sev-snp-guest,id=dry0,"
+                             "dry-run=on", sim, &err), ==, 1);
+    g_unsetenv("KVMSIM_LOG");
+    assert_contains(err, "sev-snp-guest 'dry0': property 'dry-run' is on");
+    assert_contains(err, "use it with -accel tcg");
+    /* the accelerator was not even started */
+    g_assert_null(strstr(err, "failed to initialize kvm"));
+    g_assert_true(g_file_get_contents(log, &calls, NULL, NULL));
+    g_assert_cmpstr(calls, ==, "");
+    unlink(log);
+}
+
 /* The dry run: measured, then refused to run */
 static void test_dry_run_tcg(void)
 {
@@ -867,6 +896,7 @@ int main(int argc, char **argv)
                    test_pflash_writable);
     qtest_add_func("/sev-snp-guest/kernel-hashes-refused",
                    test_kernel_hashes_refused);
+    qtest_add_func("/sev-snp-guest/kvm/dry-run", test_dry_run_kvm);
     qtest_add_func("/sev-snp-guest/dry-run", test_dry_run_tcg);
 
     return g_test_run();

@@ -28,7 +28,9 @@
 #include "qapi/error.h"
 #include "qapi/qmp/qjson.h"
 #include "qapi/qmp/qlist.h"
+#include "qapi/qmp/qnum.h"
 #include "qemu/bswap.h"
+#include "qemu/units.h"
 #include "qemu/uuid.h"
 #include "../kvm-sim/kvm-sim-client.h"
 
@@ -290,6 +292,51 @@ static bool sim_start(KvmSimVM *vm, int smp, const char *args)
     return kvmsim_vm_start(vm, full);
 }
 
+/*
+ * The memory slots of an SNP guest: the firmware at the top of 4 GiB in
+ * private memory (a slot with a guest_memfd), the ISA BIOS range below
+ * 1 MiB shared (its own RAM, a copy of the firmware's last 128 KiB: KVM
+ * binds a guest_memfd range to one slot), whatever the firmware path
+ */
+static void check_memslots(KvmSimVM *vm)
+{
+    g_autofree char *r = kvmsim_request(vm->ctl, "query memslots");
+    QDict *resp = qobject_to(QDict, qobject_from_json(r, &error_abort));
+    QListEntry *e;
+    bool isa_bios = false, fw = false;
+
+    QLIST_FOREACH_ENTRY(qdict_get_qlist(resp, "memslots"), e) {
+        /* [slot, gpa, size, flags, guest_memfd, offset] */
+        int64_t f[6];
+        QListEntry *x;
+        int n = 0;
+        uint64_t gpa, size;
+        int64_t gmem;
+
+        QLIST_FOREACH_ENTRY(qobject_to(QList, qlist_entry_obj(e)), x) {
+            g_assert_cmpint(n, <, ARRAY_SIZE(f));
+            f[n++] = qnum_get_int(qobject_to(QNum, qlist_entry_obj(x)));
+        }
+        g_assert_cmpint(n, ==, ARRAY_SIZE(f));
+        gpa = f[1];
+        size = f[2];
+        gmem = f[4];
+
+        if (gpa == 0xe0000) {
+            g_assert_cmphex(size, ==, 0x20000);
+            g_assert_cmpint(gmem, ==, -1);
+            isa_bios = true;
+        }
+        if (gpa + size == 4 * GiB) {
+            g_assert_cmpint(gmem, >=, 0);
+            fw = true;
+        }
+    }
+    g_assert_true(isa_bios);
+    g_assert_true(fw);
+    qobject_unref(resp);
+}
+
 /* Launch under the simulator; returns QEMU's digest, checked */
 static char *sim_launch(const char *args, int smp)
 {
@@ -303,6 +350,7 @@ static char *sim_launch(const char *args, int smp)
     check_query_sev(vm.qts);
     digest = launch_digest(vm.qts);
     check_simulator(&vm, digest);
+    check_memslots(&vm);
     check_log(vm.qts, digest, smp);
     kvmsim_vm_stop(&vm);
     return digest;
