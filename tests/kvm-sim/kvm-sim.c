@@ -118,9 +118,11 @@ void ks_log_json(const char *fmt, ...)
 }
 
 /* stderr line, log line, list for "query violations" */
-static void ks_record(const char *rule, const char *call, int err,
-                      int fw_error, bool guest, const char *msg)
+static void G_GNUC_PRINTF(6, 0)
+ks_record(const char *rule, const char *call, int err, int fw_error,
+          bool guest, const char *fmt, va_list ap)
 {
+    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
     g_autofree char *esc = g_strescape(msg, NULL);
     char *json;
 
@@ -147,12 +149,10 @@ int ks_violation(const char *rule, const char *call, int err, int fw_error,
                  const char *fmt, ...)
 {
     va_list ap;
-    g_autofree char *msg = NULL;
 
     va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
+    ks_record(rule, call, err, fw_error, false, fmt, ap);
     va_end(ap);
-    ks_record(rule, call, err, fw_error, false, msg);
     return -err;
 }
 
@@ -165,12 +165,10 @@ int ks_guest_violation(const char *rule, const char *call,
                        const char *fmt, ...)
 {
     va_list ap;
-    g_autofree char *msg = NULL;
 
     va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
+    ks_record(rule, call, 0, 0, true, fmt, ap);
     va_end(ap);
-    ks_record(rule, call, 0, 0, true, msg);
     return 0;
 }
 
